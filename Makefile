@@ -1,0 +1,47 @@
+# make run   : set up .venv if needed, execute the notebook headless, write runs/<RUN_NAME>/
+# make test  : set up .venv if needed, unit tests, nbval + papermill over every cell, lint
+# make bench : the benchmark table (ratios measured side by side)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch is installed before requirements.txt; the default is the CPU build that lies on this
+# machine's disk. Any torch>=2.4 works: make TORCH_SPEC="torch>=2.4" install
+TORCH_SPEC ?= torch==2.13.0
+RUN_NAME ?= notebook
+PYTEST_FLAGS ?= -q -p no:cacheprovider
+
+.PHONY: install run test unit nbval lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt helpers/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -e ./helpers
+	touch $@
+
+run: install
+	mkdir -p runs/$(RUN_NAME)
+	$(PY) -m papermill notebooks/training.ipynb runs/$(RUN_NAME)/training.ipynb \
+		-p run_name $(RUN_NAME) -p output_dir runs --cwd . --log-output --no-progress-bar
+	@echo "outputs: runs/$(RUN_NAME)/ (executed notebook, config, checkpoints, metrics, figures)"
+
+test: install unit nbval lint
+
+unit: install
+	$(PY) -m pytest $(PYTEST_FLAGS) tests
+
+nbval: install
+	rm -rf notebooks/runs
+	$(PY) -m pytest $(PYTEST_FLAGS) --nbval-lax notebooks/
+	rm -rf notebooks/runs
+
+lint: install
+	$(PY) -m trainbook.lint notebooks/
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) runs notebooks/runs .pytest_cache helpers/*.egg-info

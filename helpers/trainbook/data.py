@@ -1,0 +1,402 @@
+"""Built-in offline datasets, user data adapters and shifted "current" sets.
+
+    data = load_task_data("lm", source="builtin", seed=0, limit=2000)
+    data.train, data.val, data.current, data.spec
+
+Built-in data is real text and images nobody here wrote:
+- lm: bytes of the Python standard library's source files, split by file (train/val/current
+  never share a file). The stdlib differs between Python versions, so the exact windows do too.
+- text-cls: which stdlib package (asyncio, email, http, multiprocessing, unittest, xml) a
+  128-byte window comes from; windows are shuffled and split per class, classes balanced.
+- vision-cls: scikit-learn's bundled 8x8 digits, scaled to [0, 1].
+
+`current` is an iid held-out split by default. `shift="kind"` or `"kind:strength"` gives a
+documented distribution shift instead:
+- text: "noise" (replace a fraction of bytes with random bytes, default 0.15),
+  "truncate" (keep a fraction of each window, default 0.3), "packages" (lm: windows from
+  idlelib/tkinter/turtledemo, never seen in training; text-cls: class prior shifted so one
+  class holds a fraction of the samples, default 0.7).
+- vision: "brightness" (add a constant, default 0.3), "noise" (Gaussian std, default 0.3),
+  "rotation" (degrees, default 30).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import random
+import sysconfig
+from pathlib import Path
+
+import torch
+
+from .tasks import TaskSpec
+
+SHIFT_DEFAULTS = {
+    "text": {"noise": 0.15, "truncate": 0.3, "packages": 0.7},
+    "vision": {"brightness": 0.3, "noise": 0.3, "rotation": 30.0},
+}
+_LM_SHIFT_PACKAGES = ("idlelib", "tkinter", "turtledemo")
+_SKIP_DIRS = {"test", "tests", "site-packages", "idle_test", "__pycache__"} | set(_LM_SHIFT_PACKAGES)
+
+
+class DataError(ValueError):
+    """Input data cannot be used; the message names the file and the problem."""
+
+
+class ExampleDataset(torch.utils.data.Dataset):
+    """A list of examples (dicts of tensors/ints) with a little provenance in `info`."""
+
+    def __init__(self, examples: list[dict], info: dict | None = None):
+        self.examples, self.info = examples, dict(info or {})
+
+    def __len__(self):
+        return len(self.examples)
+
+    def __getitem__(self, i):
+        return self.examples[i]
+
+    def __repr__(self):
+        return f"ExampleDataset({len(self)} examples, {self.info.get('source', '?')})"
+
+
+@dataclasses.dataclass
+class TaskData:
+    train: ExampleDataset
+    val: ExampleDataset
+    current: ExampleDataset
+    spec: TaskSpec
+    info: dict = dataclasses.field(default_factory=dict)
+
+    def describe(self) -> str:
+        lines = [f"task {self.spec.name}: train {len(self.train)} | val {len(self.val)} | "
+                 f"current {len(self.current)} ({self.info.get('current', 'iid')})"]
+        if "class_balance" in self.info:
+            balance = ", ".join(f"{k} {v}" for k, v in self.info["class_balance"].items())
+            lines.append(f"train class balance: {balance}")
+        return "\n".join(lines)
+
+
+def load_task_data(task: str, source: str = "builtin", seed: int = 0, limit: int | None = None,
+                   shift: str | None = None, spec: TaskSpec | None = None) -> TaskData:
+    """Load train/val/current splits for a task.
+
+    Args:
+        task: "lm", "text-cls" or "vision-cls".
+        source: "builtin", a path (text file or folder of .txt for lm, CSV with text,label for
+            text-cls, image folder with one sub-folder per class for vision-cls) or "hf:<name>".
+        seed: controls file/row selection and shuffling.
+        limit: at most this many training examples (val and current get limit // 4 each).
+        shift: None/"none" for an iid current split, or "kind[:strength]" (see module doc).
+        spec: override the task's preset spec (e.g. a longer max_seq_len).
+    Returns:
+        TaskData(train, val, current, spec, info).
+    Raises:
+        DataError: bad input, naming the file and the problem.
+    """
+    spec = spec or TaskSpec.preset(task)
+    kind, strength = parse_shift(shift, spec)
+    if source == "builtin":
+        splits, info = _BUILTIN[task](spec, seed, limit, kind, strength)
+    elif isinstance(source, str) and source.startswith("hf:"):
+        splits, info, spec = _load_hf(task, source[3:], spec, seed, limit)
+    else:
+        splits, info, spec = _load_path(task, Path(source), spec, seed, limit)
+    train, val, current = splits
+    if kind != "none" and source != "builtin":
+        current = apply_shift(current, spec, kind, strength, seed)
+    info["current"] = "iid" if kind == "none" else f"shift {kind}:{strength:g}"
+    if spec.kind == "classification":
+        info["class_balance"] = class_balance(train, spec)
+    mk = lambda part, ex: ExampleDataset(ex, {**info, "split": part})  # noqa: E731
+    return TaskData(mk("train", train), mk("val", val), mk("current", current), spec, info)
+
+
+def parse_shift(shift: str | None, spec: TaskSpec) -> tuple[str, float]:
+    """'noise:0.2' -> ('noise', 0.2); None/'none' -> ('none', 0.0)."""
+    if shift in (None, "", "none"):
+        return "none", 0.0
+    kind, _, value = str(shift).partition(":")
+    options = SHIFT_DEFAULTS[spec.modality]
+    if kind not in options:
+        raise DataError(f"shift must be 'none' or one of {sorted(options)} for {spec.modality} "
+                        f"tasks (optionally 'kind:strength'); got {shift!r}")
+    try:
+        strength = float(value) if value else options[kind]
+    except ValueError:
+        raise DataError(f"shift strength must be a number, as in 'noise:0.2'; got {shift!r}") from None
+    return kind, strength
+
+
+def class_balance(examples, spec: TaskSpec) -> dict:
+    counts = [0] * spec.num_classes
+    for e in examples:
+        counts[int(e["labels"])] += 1
+    names = spec.class_names or tuple(str(i) for i in range(spec.num_classes))
+    return {names[i]: c for i, c in enumerate(counts)}
+
+
+# --- built-in text ---
+
+def stdlib_dir() -> Path:
+    return Path(sysconfig.get_paths()["stdlib"])
+
+
+def _stdlib_files(packages=None) -> list[Path]:
+    root = stdlib_dir()
+    if packages is None:
+        files = [p for p in root.rglob("*.py") if not (_SKIP_DIRS & set(p.relative_to(root).parts[:-1]))]
+    else:
+        files = [p for pkg in packages for p in (root / pkg).rglob("*.py")
+                 if not ({"test", "tests", "idle_test"} & set(p.relative_to(root).parts[:-1]))]
+    return sorted(files)
+
+
+def _windows(data: bytes, length: int) -> list[dict]:
+    if len(data) < 2:
+        return []
+    ids = torch.frombuffer(bytearray(data), dtype=torch.uint8).long()
+    return [{"input_ids": ids[i:i + length]} for i in range(0, len(ids), length) if len(ids) - i >= 2]
+
+
+def _take_windows(files, length, budget) -> list[dict]:
+    out = []
+    for f in files:
+        if budget is not None and len(out) >= budget:
+            break
+        out += _windows(f.read_bytes(), length)
+    return out if budget is None else out[:budget]
+
+
+def _builtin_lm(spec, seed, limit, kind, strength):
+    files = _stdlib_files()
+    random.Random(seed).shuffle(files)
+    n_hold = max(1, len(files) // 10)
+    val_files, cur_files, train_files = files[:n_hold], files[n_hold:2 * n_hold], files[2 * n_hold:]
+    small = None if limit is None else max(1, limit // 4)
+    train = _take_windows(train_files, spec.max_seq_len, limit)
+    val = _take_windows(val_files, spec.max_seq_len, small)
+    if kind == "packages":
+        shifted = _stdlib_files(_LM_SHIFT_PACKAGES)
+        random.Random(seed).shuffle(shifted)
+        current = _take_windows(shifted, spec.max_seq_len, small)
+    else:
+        current = _take_windows(cur_files, spec.max_seq_len, small)
+        current = apply_shift(current, spec, kind, strength, seed) if kind != "none" else current
+    info = {"source": f"python stdlib source ({stdlib_dir()})", "train_files": len(train_files),
+            "val_files": len(val_files)}
+    return (train, val, current), info
+
+
+def _builtin_text_cls(spec, seed, limit, kind, strength):
+    rng = random.Random(seed)
+    per_class = []
+    for label, pkg in enumerate(spec.class_names):
+        windows = [w for w in _take_windows(_stdlib_files([pkg]), spec.max_seq_len, None)
+                   if len(w["input_ids"]) == spec.max_seq_len]
+        rng.shuffle(windows)
+        per_class.append([{**w, "labels": label} for w in windows])
+    n = min(len(w) for w in per_class)  # balance classes
+    if limit is not None:
+        n = min(n, max(1, math.ceil(limit / spec.num_classes * 1.5)))
+    n_train, n_small = int(n * 2 / 3), max(1, n // 6)
+    train = [e for w in per_class for e in w[:n_train]]
+    val = [e for w in per_class for e in w[n_train:n_train + n_small]]
+    current = [e for w in per_class for e in w[n_train + n_small:n_train + 2 * n_small]]
+    if kind == "packages":  # prior shift: class 0 dominates the current set
+        pool = [e for w in per_class for e in w[n_train + n_small:]]
+        major = [e for e in pool if e["labels"] == 0]
+        others = [e for e in pool if e["labels"] != 0]
+        n_major = min(len(major), int(len(current) * strength))
+        current = major[:n_major] + others[: len(current) - n_major]
+    elif kind != "none":
+        current = apply_shift(current, spec, kind, strength, seed)
+    for part in (train, val, current):
+        rng.shuffle(part)
+    if limit is not None:
+        train, val, current = train[:limit], val[:max(1, limit // 4)], current[:max(1, limit // 4)]
+    return (train, val, current), {"source": "python stdlib packages " + ", ".join(spec.class_names)}
+
+
+# --- built-in vision ---
+
+def _builtin_vision(spec, seed, limit, kind, strength):
+    from sklearn.datasets import load_digits  # bundled with scikit-learn, no download
+
+    digits = load_digits()
+    images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    labels = digits.target.tolist()
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_small = len(order) * 15 // 100
+    parts = order[:n_small], order[n_small:2 * n_small], order[2 * n_small:]
+    val, current, train = ([{"pixel_values": images[i], "labels": labels[i]} for i in p] for p in parts)
+    if limit is not None:
+        train, val, current = train[:limit], val[:max(1, limit // 4)], current[:max(1, limit // 4)]
+    if kind != "none":
+        current = apply_shift(current, spec, kind, strength, seed)
+    return (train, val, current), {"source": "scikit-learn digits (1797 images, 8x8)"}
+
+
+_BUILTIN = {"lm": _builtin_lm, "text-cls": _builtin_text_cls, "vision-cls": _builtin_vision}
+
+
+# --- shifts ---
+
+def apply_shift(examples: list[dict], spec: TaskSpec, kind: str, strength: float, seed: int = 0) -> list[dict]:
+    """Return shifted copies of examples (see the module docstring for the kinds)."""
+    g = torch.Generator().manual_seed(seed + 1)
+    out = []
+    for e in examples:
+        e = dict(e)
+        if spec.modality == "text":
+            ids = e["input_ids"]
+            if kind == "noise":
+                mask = torch.rand(len(ids), generator=g) < strength
+                ids = torch.where(mask, torch.randint(0, spec.vocab_size, ids.shape, generator=g), ids)
+            elif kind == "truncate":
+                ids = ids[: max(2, int(len(ids) * strength))]
+            e["input_ids"] = ids
+        else:
+            x = e["pixel_values"]
+            if kind == "brightness":
+                x = x + strength
+            elif kind == "noise":
+                x = x + strength * torch.randn(x.shape, generator=g)
+            elif kind == "rotation":
+                x = _rotate(x, strength)
+            e["pixel_values"] = x.clamp(0.0, 1.0)
+        out.append(e)
+    return out
+
+
+def _rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
+    theta = math.radians(degrees)
+    rot = torch.tensor([[math.cos(theta), -math.sin(theta), 0.0],
+                        [math.sin(theta), math.cos(theta), 0.0]]).unsqueeze(0)
+    grid = torch.nn.functional.affine_grid(rot, [1, *x.shape], align_corners=False)
+    return torch.nn.functional.grid_sample(x.unsqueeze(0), grid, align_corners=False).squeeze(0)
+
+
+# --- user data ---
+
+def _split(items: list, seed: int, limit: int | None):
+    items = list(items)
+    random.Random(seed).shuffle(items)
+    n = len(items)
+    n_small = max(1, n // 10)
+    val, current, train = items[:n_small], items[n_small:2 * n_small], items[2 * n_small:]
+    if limit is not None:
+        train, val, current = train[:limit], val[:max(1, limit // 4)], current[:max(1, limit // 4)]
+    return train, val, current
+
+
+def _load_path(task, path: Path, spec: TaskSpec, seed, limit):
+    if not path.exists():
+        raise DataError(f"{path}: does not exist (pass source='builtin' or an existing path)")
+    if task == "lm":
+        return _load_text_files(path, spec, seed, limit)
+    if task == "text-cls":
+        return _load_csv(path, spec, seed, limit)
+    if task == "vision-cls":
+        return _load_image_folder(path, spec, seed, limit)
+    raise DataError(f"task must be one of 'lm', 'text-cls', 'vision-cls'; got {task!r}")
+
+
+def _load_text_files(path: Path, spec, seed, limit):
+    files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
+    if not files:
+        raise DataError(f"{path}: folder has no .txt files (lm needs a text file or a folder of .txt)")
+    windows = []
+    for f in files:
+        data = f.read_bytes()
+        if not data.strip():
+            raise DataError(f"{f}: file is empty (lm needs text)")
+        if len(data) < 2:
+            raise DataError(f"{f}: text is shorter than 2 tokens (bytes); nothing to predict")
+        windows += _windows(data, spec.max_seq_len)
+    if len(windows) < 3:
+        raise DataError(f"{path}: only {len(windows)} window(s) of {spec.max_seq_len} bytes; "
+                        "need at least 3 for train/val/current")
+    return _split(windows, seed, limit), {"source": str(path), "files": len(files)}, spec
+
+
+def _load_csv(path: Path, spec, seed, limit):
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; text-cls needs a CSV file with text,label columns")
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        columns = reader.fieldnames or []
+        if not columns:
+            raise DataError(f"{path}: file is empty (text-cls needs a header row text,label)")
+        if not {"text", "label"} <= set(columns):
+            raise DataError(f"{path}: needs columns 'text' and 'label'; found {columns}")
+        rows = list(reader)
+    if not rows:
+        raise DataError(f"{path}: has a header but no rows")
+    names = sorted({r["label"] for r in rows})
+    if len(names) < 2:
+        raise DataError(f"{path}: only one class ({names[0]!r}); classification needs at least 2")
+    index = {n: i for i, n in enumerate(names)}
+    examples = []
+    for line, r in enumerate(rows, start=2):
+        data = (r["text"] or "").encode("utf-8")[: spec.max_seq_len]
+        if len(data) < 1:
+            raise DataError(f"{path}:{line}: empty text")
+        examples.append({"input_ids": torch.tensor(list(data), dtype=torch.long), "labels": index[r["label"]]})
+    spec = spec.replace(name="text-cls", num_classes=len(names), class_names=tuple(names))
+    return _split(examples, seed, limit), {"source": str(path)}, spec
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+
+
+def _load_image_folder(path: Path, spec, seed, limit, size: int = 32):
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_dir():
+        raise DataError(f"{path}: vision-cls needs a folder with one sub-folder per class")
+    classes = sorted(d.name for d in path.iterdir() if d.is_dir())
+    if len(classes) < 2:
+        raise DataError(f"{path}: found {len(classes)} class folder(s) {classes}; need at least 2")
+    examples = []
+    for label, name in enumerate(classes):
+        files = sorted(f for f in (path / name).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DataError(f"{path / name}: class folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        for f in files:
+            try:
+                with Image.open(f) as im:
+                    im = im.convert("RGB").resize((size, size))
+                    x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+            except (UnidentifiedImageError, OSError) as e:
+                raise DataError(f"{f}: unreadable image ({e})") from None
+            examples.append({"pixel_values": x.view(size, size, 3).permute(2, 0, 1).float() / 255, "labels": label})
+    train, val, current = _split(examples, seed, limit)
+    stacked = torch.stack([e["pixel_values"] for e in train])
+    mean = tuple(round(v, 4) for v in stacked.mean(dim=(0, 2, 3)).tolist())
+    std = tuple(round(max(v, 1e-3), 4) for v in stacked.std(dim=(0, 2, 3)).tolist())
+    spec = spec.replace(num_classes=len(classes), class_names=tuple(classes), image_size=size,
+                        channels=3, mean=mean, std=std)
+    return (train, val, current), {"source": str(path)}, spec
+
+
+def _load_hf(task, name, spec, seed, limit):
+    try:
+        import datasets
+    except ImportError:
+        raise ImportError("source='hf:...' needs the datasets package: pip install datasets") from None
+    ds = datasets.load_dataset(name, split="train")
+    text_col = next((c for c in ("text", "sentence", "content") if c in ds.column_names), None)
+    if task == "vision-cls" or text_col is None:
+        raise DataError(f"hf:{name}: needs a text column (text/sentence/content); found {ds.column_names}")
+    rows = ds.select(range(min(len(ds), (limit or len(ds)) * 2)))
+    if task == "lm":
+        data = "\n".join(rows[text_col]).encode("utf-8")
+        return _split(_windows(data, spec.max_seq_len), seed, limit), {"source": f"hf:{name}"}, spec
+    labels = rows["label"]
+    n_classes = max(labels) + 1
+    examples = [{"input_ids": torch.tensor(list(t.encode("utf-8")[: spec.max_seq_len]) or [0]), "labels": y}
+                for t, y in zip(rows[text_col], labels)]
+    spec = spec.replace(num_classes=n_classes, class_names=tuple(str(i) for i in range(n_classes)))
+    return _split(examples, seed, limit), {"source": f"hf:{name}"}, spec

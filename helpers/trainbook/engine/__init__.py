@@ -1,0 +1,1 @@
+"""Training engine: Trainer (orchestration), loop (one step), optim, checkpoint, distributed."""

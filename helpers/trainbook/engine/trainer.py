@@ -1,0 +1,378 @@
+"""The Trainer: orchestration of one training run, readable top to bottom.
+
+    result = Trainer(model, training_config=cfg, task_spec=spec).train(data.train, data.val)
+
+Data order in epoch e is randperm(len(train), seed + e), so a resumed run skips exactly the
+batches it has already seen. Checkpoints hold everything needed for a bit-exact resume on CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..config import ConfigError, TrainingConfig
+from ..env import check_strategy, resolve_device
+from ..tasks import TaskSpec, collator_for
+from ..tracking import MetricsTracker
+from . import checkpoint as ckpt
+from .distributed import DistContext
+from .loop import NonFiniteLossError, StepRunner, count_targets, loss_sum, make_forward, resolve_precision, \
+    autocast_for, to_device
+from .optim import build_optimizer, lr_multiplier, set_lr
+
+# fields that may change between a checkpoint and the run resuming from it
+RESUMABLE_CHANGES = {"epochs", "max_steps", "run_name", "output_dir", "checkpoint_dir", "resume", "num_workers",
+                     "progress_bar", "log_every_n_steps", "wandb_mode", "wandb_project", "wandb_entity",
+                     "save_every_n_epochs", "save_every_n_steps", "keep_last", "export_bundle", "export_formats",
+                     "eval_every_n_epochs", "early_stopping_patience", "early_stopping_min_delta", "compile"}
+
+
+@dataclasses.dataclass
+class TrainResult:
+    history: list                 # one dict per epoch (see DESIGN.md §3)
+    best_epoch: int | None
+    best_metric: float | None
+    best_metric_name: str
+    best_checkpoint: str | None
+    last_checkpoint: str | None
+    run_dir: str
+    stopped_early: bool
+    wall_time_s: float
+    total_steps: int
+    resumed_from: str | None = None
+    bundle_path: str | None = None
+    tracking: dict = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def final(self) -> dict:
+        return self.history[-1] if self.history else {}
+
+
+@dataclasses.dataclass
+class _State:
+    epoch: int = 0               # current epoch (0-based)
+    window: int = 0              # optimizer steps done inside the current epoch
+    step: int = 0                # optimizer steps done in total
+    history: list = dataclasses.field(default_factory=list)
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    bad_evals: int = 0
+    stopped_early: bool = False
+    finished: bool = False
+
+
+class Trainer:
+    """Trains any nn.Module whose forward takes the batch and returns logits.
+
+    Args:
+        model: a built-in model or any nn.Module (see trainbook.engine.loop.make_forward).
+        config: the model's own config (kept for export; optional).
+        training_config: a TrainingConfig (default: TrainingConfig()).
+        task_spec: the TaskSpec; selects the collator, loss and metrics.
+    """
+
+    def __init__(self, model, config=None, training_config: TrainingConfig | None = None,
+                 task_spec: TaskSpec | None = None, tracker: MetricsTracker | None = None):
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+        if task_spec is None:
+            raise TypeError("Trainer needs task_spec=, e.g. tb.TaskSpec.preset('lm') or data.spec")
+        self.model, self.model_config = model, config
+        self.cfg = training_config if training_config is not None else TrainingConfig()
+        self.spec, self.tracker = task_spec, tracker
+        self.collate = collator_for(task_spec)
+
+    # ------------------------------------------------------------------ train
+    def train(self, train_data, val_data=None, resume: str | None = None) -> TrainResult:
+        cfg, spec, t0 = self.cfg, self.spec, time.perf_counter()
+        self._check_inputs(train_data, val_data)
+        dist = DistContext.from_config(cfg)
+        device = resolve_device(cfg.device) if not dist.enabled else dist.device
+        precision = resolve_precision(cfg.precision, device)
+        run_dir, ckpt_dir = cfg.run_dir, cfg.resolved_checkpoint_dir
+        torch.manual_seed(cfg.seed)
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+
+        model = self.model.to(device)
+        optimizer = build_optimizer(model, cfg, device)
+        model = dist.wrap(model)
+        runner = StepRunner(self._maybe_compile(model), optimizer, spec, precision, device, cfg.max_grad_norm,
+                            world_size=dist.world_size, all_reduce=dist.all_reduce_sum if dist.enabled else None)
+        steps_per_epoch = math.ceil(math.ceil(dist.shard_len(len(train_data)) / cfg.batch_size)
+                                    / cfg.gradient_accumulation_steps)
+        total_steps = steps_per_epoch * cfg.epochs
+        if cfg.max_steps:
+            total_steps = min(total_steps, cfg.max_steps)
+
+        # restore the newest checkpoint of this run when resuming
+        state, resumed_from = self._restore(resume or cfg.resume, ckpt_dir, optimizer, runner, device)
+        if state.finished:
+            print(f"run already finished at step {state.step}; result loaded from {resumed_from}")
+            return self._result(state, run_dir, ckpt_dir, t0, resumed_from)
+        tracker = self.tracker or MetricsTracker.for_run(cfg, run_dir, dist.rank,
+                                                         resume_step=state.step if resumed_from else None)
+        if dist.is_main:
+            ckpt.clean_temp_files(ckpt_dir)
+            cfg.save(run_dir / "training_config.json")
+            tracker.log_config(cfg.to_dict())
+        print(f"training {spec.name} on {device} ({precision}) | {len(train_data)} samples | "
+              f"{steps_per_epoch} steps/epoch x {cfg.epochs} epochs"
+              + (f" | resumed at step {state.step} from {resumed_from}" if resumed_from else ""))
+
+        for epoch in range(state.epoch, cfg.epochs):
+            model.train()
+            windows = self._windows(train_data, epoch, dist)
+            bar = _progress(cfg, dist, total=len(windows), initial=state.window, desc=f"epoch {epoch + 1}/{cfg.epochs}")
+            epoch_t0, losses, norms, samples, tokens = time.perf_counter(), [], [], 0, 0
+            for window in windows[state.window:]:
+                set_lr(optimizer, cfg.learning_rate * lr_multiplier(state.step, total_steps, cfg))
+                micro = [self.collate([train_data[i] for i in idx]) for idx in window]
+                try:
+                    out = runner.step(micro, state.step + 1)
+                except NonFiniteLossError as e:
+                    bar.close()
+                    tracker.finish()
+                    last = ckpt.list_step_checkpoints(ckpt_dir)
+                    raise NonFiniteLossError(e.step, e.value, last[-1] if last else None) from None
+                state.step, state.window = state.step + 1, state.window + 1
+                losses.append(out.loss)
+                norms.append(out.grad_norm)
+                samples, tokens = samples + out.n_samples, tokens + out.n_tokens
+                tracker.log({"train/loss": out.loss, "train/lr": optimizer.param_groups[0]["lr"],
+                             "train/grad_norm": out.grad_norm, "epoch": epoch + state.window / len(windows)},
+                            step=state.step)
+                bar.update(1)
+                # once in a while: refresh the progress-bar numbers
+                if state.step % cfg.log_every_n_steps == 0:
+                    bar.set_postfix(loss=f"{out.loss:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}", refresh=False)
+                # once in a while: a mid-epoch checkpoint
+                if cfg.save_every_n_steps and state.step % cfg.save_every_n_steps == 0 and dist.is_main:
+                    self._save(state, model, optimizer, runner, ckpt_dir)
+                if cfg.max_steps and state.step >= cfg.max_steps:
+                    break
+            bar.close()
+
+            # end of epoch: evaluate, record, early-stop check, checkpoint
+            elapsed = time.perf_counter() - epoch_t0
+            last_epoch = epoch + 1 == cfg.epochs or (cfg.max_steps and state.step >= cfg.max_steps)
+            row = {"epoch": epoch + 1, "step": state.step,
+                   "train_loss": sum(losses) / max(1, len(losses)),
+                   "lr": optimizer.param_groups[0]["lr"], "grad_norm": sum(norms) / max(1, len(norms)),
+                   "samples_per_s": samples * dist.world_size / elapsed, "epoch_time_s": elapsed}
+            if spec.modality == "text":
+                row["tokens_per_s"] = tokens * dist.world_size / elapsed
+            if val_data is not None and ((epoch + 1) % cfg.eval_every_n_epochs == 0 or last_epoch):
+                row.update(self.evaluate(val_data, model=model, device=device, precision=precision, dist=dist))
+            state.history.append(row)
+            state.epoch, state.window = epoch + 1, 0
+            improved = self._track_best(state, row, val_data is not None)
+            tracker.log({f"epoch/{k}": v for k, v in row.items()}, step=state.step)
+            print(_summary_line(row, cfg.epochs))
+            # once in a while: epoch checkpoint, and the best one
+            state.stopped_early = bool(cfg.early_stopping_patience and state.bad_evals >= cfg.early_stopping_patience)
+            state.finished = bool(last_epoch or state.stopped_early)
+            if dist.is_main:
+                if improved:
+                    self._save(state, model, optimizer, runner, ckpt_dir, name=ckpt.BEST_NAME)
+                if state.finished or (cfg.save_every_n_epochs and state.epoch % cfg.save_every_n_epochs == 0):
+                    self._save(state, model, optimizer, runner, ckpt_dir)
+            if state.stopped_early:
+                print(f"early stopping: {self._metric_name()} did not improve for {state.bad_evals} evaluations")
+            if state.finished:
+                break
+
+        result = self._result(state, run_dir, ckpt_dir, t0, resumed_from, tracking=tracker_info(tracker))
+        if dist.is_main:
+            result.bundle_path = self._export(result, model, device)
+            tracker.log_summary({"best_metric": result.best_metric, "best_epoch": result.best_epoch,
+                                 "wall_time_s": result.wall_time_s, "total_steps": result.total_steps,
+                                 "parameters": sum(p.numel() for p in self.model.parameters())})
+            (Path(run_dir) / "results.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        tracker.finish()
+        dist.barrier()
+        return result
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, data, model=None, device=None, precision=None, dist=None) -> dict:
+        """Validation loss and the task's metrics over `data` (summed over ranks under DDP)."""
+        model = model or self.model
+        device = device or next(model.parameters()).device
+        precision = precision or resolve_precision(self.cfg.precision, device)
+        forward, spec = make_forward(model, self.spec), self.spec
+        was_training = model.training
+        model.eval()
+        indices = list(range(len(data)))
+        if dist is not None and dist.enabled:
+            indices = indices[dist.rank::dist.world_size]
+        totals = torch.zeros(3, dtype=torch.float64)  # loss sum, targets, correct
+        for start in range(0, len(indices), self.cfg.batch_size):
+            batch = to_device(self.collate([data[i] for i in indices[start:start + self.cfg.batch_size]]), device)
+            with autocast_for(precision, device):
+                logits = forward(batch)
+            labels = batch[spec.label_key]
+            totals[0] += float(loss_sum(logits, labels, spec))
+            totals[1] += count_targets(batch, spec)
+            if spec.kind == "classification":
+                totals[2] += float((logits.argmax(-1) == labels).sum())
+        if dist is not None and dist.enabled:
+            totals = dist.all_reduce_tensor(totals)
+        model.train(was_training)
+        loss = float(totals[0] / totals[1].clamp(min=1))
+        metrics = {"val_loss": loss}
+        if spec.kind == "lm":
+            metrics["val_perplexity"] = math.exp(min(loss, 50.0))
+            metrics["val_bits_per_byte"] = loss / math.log(2)
+        else:
+            metrics["val_accuracy"] = float(totals[2] / totals[1].clamp(min=1))
+        return metrics
+
+    # ------------------------------------------------------------------ helpers
+    def _check_inputs(self, train_data, val_data):
+        cfg = self.cfg
+        check_strategy(cfg.strategy)
+        if train_data is None or len(train_data) == 0:
+            raise ValueError("train_data is empty; pass a dataset of examples (e.g. data.train)")
+        if cfg.early_stopping_patience and val_data is None:
+            raise ConfigError([f"early_stopping_patience={cfg.early_stopping_patience} needs val_data; "
+                               "pass val_data= or set early_stopping_patience=0"])
+        known = {"val_loss", "train_loss"} | {f"val_{m}" for m in self.spec.metrics}
+        if cfg.early_stopping_metric not in known:
+            raise ConfigError([f"early_stopping_metric must be one of {sorted(known)} for task "
+                               f"{self.spec.name!r}; got {cfg.early_stopping_metric!r}"])
+
+    def _metric_name(self) -> str:
+        return self.cfg.early_stopping_metric
+
+    def _metric_mode(self) -> str:
+        mode = self.cfg.early_stopping_mode
+        return ("max" if "acc" in self._metric_name() else "min") if mode == "auto" else mode
+
+    def _track_best(self, state: _State, row: dict, has_val: bool) -> bool:
+        """Update the best metric; returns True when this epoch is the new best."""
+        name = self._metric_name() if has_val else "train_loss"
+        if name not in row:  # no evaluation this epoch
+            return False
+        best, sign = state.best_metric, (1 if self._metric_mode() == "min" else -1)
+        if best is None or sign * (best - row[name]) > self.cfg.early_stopping_min_delta:
+            state.best_metric, state.best_epoch, state.bad_evals = row[name], row["epoch"], 0
+            return True
+        state.bad_evals += 1
+        return False
+
+    def _windows(self, data, epoch: int, dist) -> list[list[list[int]]]:
+        """Micro-batch index lists grouped into accumulation windows; order = f(seed, epoch)."""
+        order = dist.epoch_indices(len(data), self.cfg.seed, epoch)
+        bs, k = self.cfg.batch_size, self.cfg.gradient_accumulation_steps
+        micro = [order[i:i + bs] for i in range(0, len(order), bs)]
+        return [micro[i:i + k] for i in range(0, len(micro), k)]
+
+    def _maybe_compile(self, model):
+        if not self.cfg.compile:
+            return model
+        return _CompileWithFallback(model)
+
+    def _save(self, state, model, optimizer, runner, ckpt_dir, name=None):
+        target = getattr(model, "module", model)
+        payload = {"model": target.state_dict(), "optimizer": optimizer.state_dict(),
+                   "scaler": runner.scaler.state_dict(), "scheduler": {"step": state.step},
+                   "state": dataclasses.asdict(state), "rng": ckpt.rng_state(), "config": self.cfg.to_dict()}
+        path = ckpt.atomic_save(payload, Path(ckpt_dir) / name if name else ckpt.step_path(ckpt_dir, state.step))
+        if name is None:
+            ckpt.apply_retention(ckpt_dir, self.cfg.keep_last)
+        return path
+
+    def _restore(self, resume: str, ckpt_dir: Path, optimizer, runner, device):
+        if resume == "never":
+            return _State(), None
+        if resume == "auto":
+            payload, path = ckpt.load_latest(ckpt_dir, map_location=device)
+        else:
+            path = Path(resume)
+            if not path.is_file():
+                raise FileNotFoundError(f"resume={resume!r}: no such checkpoint file")
+            payload = ckpt.load_checkpoint(path, map_location=device)
+        if payload is None:
+            return _State(), None
+        changed = {k: v for k, v in TrainingConfig.from_dict(payload["config"]).diff(self.cfg).items()
+                   if k not in RESUMABLE_CHANGES}
+        if changed:
+            lines = [f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in changed.items()]
+            raise ConfigError([f"cannot resume from {path}: the run was trained with other settings"] + lines
+                              + ["HINT: use a new run_name, or resume='never' to start over"])
+        getattr(self.model, "module", self.model).load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        runner.scaler.load_state_dict(payload["scaler"])
+        ckpt.set_rng_state(payload["rng"])
+        state = _State(**payload["state"])
+        if state.epoch < self.cfg.epochs and not state.stopped_early and not (
+                self.cfg.max_steps and state.step >= self.cfg.max_steps):
+            state.finished = False  # more epochs were asked for than the checkpoint's run had
+        return state, str(path)
+
+    def _result(self, state, run_dir, ckpt_dir, t0, resumed_from, tracking=None) -> TrainResult:
+        steps = ckpt.list_step_checkpoints(ckpt_dir)
+        best = Path(ckpt_dir) / ckpt.BEST_NAME
+        return TrainResult(history=state.history, best_epoch=state.best_epoch, best_metric=state.best_metric,
+                           best_metric_name=self._metric_name(), best_checkpoint=str(best) if best.exists() else None,
+                           last_checkpoint=str(steps[-1]) if steps else None, run_dir=str(run_dir),
+                           stopped_early=state.stopped_early, wall_time_s=time.perf_counter() - t0,
+                           total_steps=state.step, resumed_from=resumed_from, tracking=tracking or {})
+
+    def _export(self, result: TrainResult, model, device):
+        if not self.cfg.export_bundle:
+            return None
+        from ..export import export_trained
+
+        return export_trained(self, result)
+
+
+class _CompileWithFallback(torch.nn.Module):
+    """torch.compile'd forward; on a compile failure at the first call, warn once and run eager."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.eager = model
+        self.compiled = torch.compile(model)
+        self.failed = False
+
+    def forward(self, *args, **kwargs):
+        if self.failed:
+            return self.eager(*args, **kwargs)
+        try:
+            return self.compiled(*args, **kwargs)
+        except Exception as e:  # compile errors surface at the first call; fall back loudly
+            self.failed = True
+            warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); running the model eagerly",
+                          RuntimeWarning, stacklevel=2)
+            return self.eager(*args, **kwargs)
+
+
+def tracker_info(tracker) -> dict:
+    return dict(getattr(tracker, "info", {}) or {})
+
+
+def _progress(cfg, dist, total, initial, desc):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, disable=not cfg.progress_bar or not dist.is_main,
+                mininterval=0.5, leave=False, dynamic_ncols=True)
+
+
+def _summary_line(row: dict, epochs: int) -> str:
+    parts = [f"epoch {row['epoch']}/{epochs}", f"step {row['step']}", f"train_loss {row['train_loss']:.4f}"]
+    parts += [f"{k} {v:.4f}" for k, v in row.items() if k.startswith("val_")]
+    parts.append(f"{row['tokens_per_s']:.0f} tok/s" if "tokens_per_s" in row else f"{row['samples_per_s']:.0f} samples/s")
+    parts.append(f"{row['epoch_time_s']:.1f}s")
+    return " | ".join(parts)

@@ -1,0 +1,240 @@
+"""Built-in models and user-model loading.
+
+    model = build_model(TaskSpec.preset("lm"), size="tiny")
+
+Built-in models take `input_ids` (text) or `pixel_values` (vision) as the first positional
+argument, an optional `attention_mask`, and return logits. Attention uses
+F.scaled_dot_product_attention, so CUDA runs Flash / memory-efficient kernels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import inspect
+import math
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .tasks import TaskSpec
+
+SIZES = {  # n_layer, n_head, n_embd
+    "tiny": (2, 4, 64),
+    "small": (4, 4, 128),
+    "base": (6, 6, 384),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    arch: str          # gpt | text-classifier | vision-cnn
+    vocab_size: int = 256
+    max_seq_len: int = 128
+    n_layer: int = 2
+    n_head: int = 4
+    n_embd: int = 64
+    dropout: float = 0.1
+    num_classes: int = 0
+    channels: int = 1
+    image_size: int = 8
+    width: int = 32    # vision: channels of the first conv
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig, causal: bool):
+        super().__init__()
+        self.n_head, self.causal, self.dropout = cfg.n_head, causal, cfg.dropout
+        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
+        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+
+    def forward(self, x, key_padding_mask=None):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
+        mask = None
+        if key_padding_mask is not None and not self.causal:  # (B, T) 1 = keep
+            mask = key_padding_mask[:, None, None, :].bool()
+        # causal LM with right padding needs no mask: padded positions only see real tokens before them
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.causal,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig, causal: bool):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(cfg.n_embd), nn.LayerNorm(cfg.n_embd)
+        self.attn = SelfAttention(cfg, causal)
+        self.mlp = nn.Sequential(nn.Linear(cfg.n_embd, 4 * cfg.n_embd), nn.GELU(),
+                                 nn.Linear(4 * cfg.n_embd, cfg.n_embd), nn.Dropout(cfg.dropout))
+
+    def forward(self, x, key_padding_mask=None):
+        x = x + self.attn(self.ln1(x), key_padding_mask)
+        return x + self.mlp(self.ln2(x))
+
+
+class Transformer(nn.Module):
+    """Token + position embeddings and a stack of pre-norm blocks."""
+
+    def __init__(self, cfg: ModelConfig, causal: bool):
+        super().__init__()
+        self.cfg = cfg
+        self.tok = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.pos = nn.Embedding(cfg.max_seq_len, cfg.n_embd)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg, causal) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.n_embd)
+
+    def forward(self, input_ids, attention_mask=None):
+        T = input_ids.shape[1]
+        if T > self.cfg.max_seq_len:
+            raise ValueError(f"sequence length {T} exceeds max_seq_len {self.cfg.max_seq_len}")
+        x = self.drop(self.tok(input_ids) + self.pos(torch.arange(T, device=input_ids.device)))
+        for block in self.blocks:
+            x = block(x, attention_mask)
+        return self.ln_f(x)
+
+
+def _init_weights(module: nn.Module, n_layer: int):
+    for name, p in module.named_parameters():
+        if p.dim() >= 2:
+            std = 0.02 / math.sqrt(2 * n_layer) if name.endswith("proj.weight") else 0.02
+            nn.init.normal_(p, mean=0.0, std=std)
+        elif name.endswith("bias"):
+            nn.init.zeros_(p)
+
+
+class GPT(nn.Module):
+    """Causal byte-level GPT with weight tying between the embedding and the output head."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.transformer = Transformer(cfg, causal=True)
+        self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        _init_weights(self, cfg.n_layer)
+        self.head.weight = self.transformer.tok.weight
+
+    def forward(self, input_ids, attention_mask=None):
+        return self.head(self.transformer(input_ids))
+
+
+class TextClassifier(nn.Module):
+    """Bidirectional transformer encoder, masked mean pooling, linear head."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.transformer = Transformer(cfg, causal=False)
+        self.head = nn.Linear(cfg.n_embd, cfg.num_classes)
+        _init_weights(self, cfg.n_layer)
+
+    def forward(self, input_ids, attention_mask=None):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        h = self.transformer(input_ids, attention_mask)
+        m = attention_mask.unsqueeze(-1).to(h.dtype)
+        return self.head((h * m).sum(1) / m.sum(1).clamp(min=1.0))
+
+
+class VisionCNN(nn.Module):
+    """Three conv blocks, global average pooling, linear head."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        w = cfg.width
+        layers, c_in = [], cfg.channels
+        for c_out in (w, 2 * w, 2 * w):
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
+            c_in = c_out
+        layers.insert(6, nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(c_in, cfg.num_classes))
+
+    def forward(self, pixel_values, attention_mask=None):
+        return self.head(self.features(pixel_values).mean(dim=(2, 3)))
+
+
+ARCHS = {"gpt": GPT, "text-classifier": TextClassifier, "vision-cnn": VisionCNN}
+
+
+def model_config_for(spec: TaskSpec, size: str = "tiny", dropout: float = 0.1) -> ModelConfig:
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {', '.join(map(repr, SIZES))}; got {size!r}")
+    n_layer, n_head, n_embd = SIZES[size]
+    if spec.modality == "vision":
+        width = {"tiny": 16, "small": 32, "base": 64}[size]
+        return ModelConfig("vision-cnn", num_classes=spec.num_classes, channels=spec.channels,
+                           image_size=spec.image_size, width=width, dropout=dropout)
+    arch = "gpt" if spec.kind == "lm" else "text-classifier"
+    return ModelConfig(arch, vocab_size=spec.vocab_size, max_seq_len=spec.max_seq_len, n_layer=n_layer,
+                       n_head=n_head, n_embd=n_embd, dropout=dropout, num_classes=spec.num_classes)
+
+
+def build_model(spec: TaskSpec, size: str = "tiny", dropout: float = 0.1, seed: int | None = 0,
+                verbose: bool = False) -> nn.Module:
+    """A built-in model for the task: GPT (lm), TextClassifier (text-cls) or VisionCNN (vision-cls).
+
+    Args:
+        spec: the task spec. size: "tiny" | "small" | "base". seed: initialisation seed
+            (None keeps the global RNG).
+    """
+    return build_from_config(model_config_for(spec, size, dropout), seed=seed, verbose=verbose)
+
+
+def build_from_config(cfg: ModelConfig, seed: int | None = 0, verbose: bool = False) -> nn.Module:
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = ARCHS[cfg.arch](cfg)
+    if verbose:
+        print(f"model {cfg.arch}: {count_parameters(model):,} parameters")
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+def load_model_file(path, class_name: str | None = None, **kwargs) -> nn.Module:
+    """Import a user's model file explicitly and instantiate its model class.
+
+    Args:
+        path: a .py file defining an nn.Module subclass.
+        class_name: which class; None picks the only nn.Module subclass defined in the file.
+        **kwargs: passed to the constructor.
+    Raises:
+        FileNotFoundError, ImportError (file fails to import), ValueError (no/ambiguous class).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: model file does not exist")
+    name = f"trainbook_user_model_{abs(hash(path.resolve()))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        del sys.modules[name]
+        raise ImportError(f"{path}: failed to import: {type(e).__name__}: {e}") from e
+    classes = {n: c for n, c in vars(module).items()
+               if inspect.isclass(c) and issubclass(c, nn.Module) and c.__module__ == name}
+    if class_name is not None:
+        if class_name not in classes:
+            raise ValueError(f"{path}: no nn.Module class {class_name!r}; found {sorted(classes)}")
+        cls = classes[class_name]
+    elif len(classes) == 1:
+        cls = next(iter(classes.values()))
+    else:
+        raise ValueError(f"{path}: {'no' if not classes else len(classes)} nn.Module classes "
+                         f"{sorted(classes)}; pass class_name= to choose one")
+    model = cls(**kwargs)
+    model._trainbook_source = {"path": str(path.resolve()), "class_name": cls.__name__, "kwargs": kwargs}
+    return model
