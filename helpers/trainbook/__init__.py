@@ -21,6 +21,10 @@ _EXPORTS = {
     "MetricsTracker": "tracking", "read_metrics": "tracking",
     "environment": "env", "verify_installation": "env", "in_colab": "env", "in_notebook": "env",
     "plot_training": "dashboard", "record": "notebook", "show_table": "notebook",
+    "profile_dataset": "drift", "compare_profiles": "drift", "DriftReport": "drift",
+    "plot_drift_dashboard": "dashboard", "drift_explorer": "dashboard",
+    "run_search": "search", "SearchResult": "search", "plot_search": "search",
+    "export_bundle": "export", "load_bundle": "export", "check_drift": "export",
 }
 
 __all__ = ["__version__", *_EXPORTS]
