@@ -69,6 +69,7 @@ class _State:
     bad_evals: int = 0
     stopped_early: bool = False
     finished: bool = False
+    epoch_sums: dict = dataclasses.field(default_factory=dict)  # running sums inside the current epoch
 
 
 class Trainer:
@@ -93,7 +94,8 @@ class Trainer:
         self.collate = collator_for(task_spec)
 
     # ------------------------------------------------------------------ train
-    def train(self, train_data, val_data=None, resume: str | None = None) -> TrainResult:
+    def train(self, train_data, val_data=None, resume: str | None = None, on_epoch_end=None) -> TrainResult:
+        # on_epoch_end(row) -> bool: called with each epoch's history row; True stops the run (stopped_early)
         cfg, spec, t0 = self.cfg, self.spec, time.perf_counter()
         self._check_inputs(train_data, val_data)
         dist = DistContext.from_config(cfg)
@@ -134,7 +136,8 @@ class Trainer:
             model.train()
             windows = self._windows(train_data, epoch, dist)
             bar = _progress(cfg, dist, total=len(windows), initial=state.window, desc=f"epoch {epoch + 1}/{cfg.epochs}")
-            epoch_t0, losses, norms, samples, tokens = time.perf_counter(), [], [], 0, 0
+            epoch_t0 = time.perf_counter()
+            sums = state.epoch_sums = state.epoch_sums or dict.fromkeys(("loss", "grad_norm", "steps", "samples", "tokens", "time"), 0.0)
             for window in windows[state.window:]:
                 set_lr(optimizer, cfg.learning_rate * lr_multiplier(state.step, total_steps, cfg))
                 micro = [self.collate([train_data[i] for i in idx]) for idx in window]
@@ -146,9 +149,9 @@ class Trainer:
                     last = ckpt.list_step_checkpoints(ckpt_dir)
                     raise NonFiniteLossError(e.step, e.value, last[-1] if last else None) from None
                 state.step, state.window = state.step + 1, state.window + 1
-                losses.append(out.loss)
-                norms.append(out.grad_norm)
-                samples, tokens = samples + out.n_samples, tokens + out.n_tokens
+                for key, value in (("loss", out.loss), ("grad_norm", out.grad_norm), ("steps", 1),
+                                   ("samples", out.n_samples), ("tokens", out.n_tokens)):
+                    sums[key] += value
                 tracker.log({"train/loss": out.loss, "train/lr": optimizer.param_groups[0]["lr"],
                              "train/grad_norm": out.grad_norm, "epoch": epoch + state.window / len(windows)},
                             step=state.step)
@@ -158,36 +161,41 @@ class Trainer:
                     bar.set_postfix(loss=f"{out.loss:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}", refresh=False)
                 # once in a while: a mid-epoch checkpoint
                 if cfg.save_every_n_steps and state.step % cfg.save_every_n_steps == 0 and dist.is_main:
+                    sums["time"], epoch_t0 = sums["time"] + time.perf_counter() - epoch_t0, time.perf_counter()
                     self._save(state, model, optimizer, runner, ckpt_dir)
                 if cfg.max_steps and state.step >= cfg.max_steps:
                     break
             bar.close()
 
             # end of epoch: evaluate, record, early-stop check, checkpoint
-            elapsed = time.perf_counter() - epoch_t0
-            last_epoch = epoch + 1 == cfg.epochs or (cfg.max_steps and state.step >= cfg.max_steps)
-            row = {"epoch": epoch + 1, "step": state.step,
-                   "train_loss": sum(losses) / max(1, len(losses)),
-                   "lr": optimizer.param_groups[0]["lr"], "grad_norm": sum(norms) / max(1, len(norms)),
-                   "samples_per_s": samples * dist.world_size / elapsed, "epoch_time_s": elapsed}
+            elapsed = sums["time"] + time.perf_counter() - epoch_t0
+            last_epoch = epoch + 1 == cfg.epochs or bool(cfg.max_steps and state.step >= cfg.max_steps)
+            n = max(1, sums["steps"])
+            row = {"epoch": epoch + 1, "step": state.step, "train_loss": sums["loss"] / n,
+                   "lr": optimizer.param_groups[0]["lr"], "grad_norm": sums["grad_norm"] / n,
+                   "samples_per_s": sums["samples"] * dist.world_size / elapsed, "epoch_time_s": elapsed}
             if spec.modality == "text":
-                row["tokens_per_s"] = tokens * dist.world_size / elapsed
+                row["tokens_per_s"] = sums["tokens"] * dist.world_size / elapsed
             if val_data is not None and ((epoch + 1) % cfg.eval_every_n_epochs == 0 or last_epoch):
                 row.update(self.evaluate(val_data, model=model, device=device, precision=precision, dist=dist))
             state.history.append(row)
-            state.epoch, state.window = epoch + 1, 0
+            state.epoch, state.window, state.epoch_sums = epoch + 1, 0, {}
             improved = self._track_best(state, row, val_data is not None)
             tracker.log({f"epoch/{k}": v for k, v in row.items()}, step=state.step)
             print(_summary_line(row, cfg.epochs))
             # once in a while: epoch checkpoint, and the best one
-            state.stopped_early = bool(cfg.early_stopping_patience and state.bad_evals >= cfg.early_stopping_patience)
+            stop_requested = bool(on_epoch_end is not None and on_epoch_end(dict(row)))
+            state.stopped_early = stop_requested or bool(cfg.early_stopping_patience
+                                                         and state.bad_evals >= cfg.early_stopping_patience)
             state.finished = bool(last_epoch or state.stopped_early)
             if dist.is_main:
                 if improved:
                     self._save(state, model, optimizer, runner, ckpt_dir, name=ckpt.BEST_NAME)
                 if state.finished or (cfg.save_every_n_epochs and state.epoch % cfg.save_every_n_epochs == 0):
                     self._save(state, model, optimizer, runner, ckpt_dir)
-            if state.stopped_early:
+            if stop_requested:
+                print("stopped: on_epoch_end asked to stop")
+            elif state.stopped_early:
                 print(f"early stopping: {self._metric_name()} did not improve for {state.bad_evals} evaluations")
             if state.finished:
                 break

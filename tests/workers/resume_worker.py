@@ -1,0 +1,73 @@
+"""Subprocess used by test_trainer.py: train a tiny GPT, optionally SIGKILL itself.
+
+    python resume_worker.py OUT_DIR [--kill-train-fetch N] [--kill-val-fetch N] [--kill-save N]
+
+Writes OUT_DIR/final.pt (the final state_dict) when training completes.
+"""
+
+import argparse
+import os
+import signal
+import sys
+
+import torch
+
+import trainbook as tb
+import trainbook.engine.checkpoint as ckpt
+
+
+class KillAfter(torch.utils.data.Dataset):
+    """Delegates to a dataset and SIGKILLs the process at the N-th item fetched."""
+
+    def __init__(self, data, kill_at):
+        self.data, self.kill_at, self.fetched = data, kill_at, 0
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, i):
+        self.fetched += 1
+        if self.kill_at and self.fetched == self.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.data[i]
+
+
+def kill_during_save(n):
+    """Make the n-th checkpoint write stop halfway through, then SIGKILL."""
+    real_save, calls = torch.save, {"n": 0}
+
+    def partial_save(obj, fh, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            fh.write(b"PK\x03\x04 half a checkpoint")
+            fh.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_save(obj, fh, *args, **kwargs)
+
+    ckpt.torch.save = partial_save
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("out")
+    p.add_argument("--kill-train-fetch", type=int, default=0)
+    p.add_argument("--kill-val-fetch", type=int, default=0)
+    p.add_argument("--kill-save", type=int, default=0)
+    p.add_argument("--accum", type=int, default=2)
+    args = p.parse_args()
+    if args.kill_save:
+        kill_during_save(args.kill_save)
+    spec = tb.TaskSpec.preset("lm").replace(max_seq_len=32)
+    data = tb.load_task_data("lm", limit=48, spec=spec)
+    model = tb.build_model(spec, "tiny", dropout=0.1, seed=0)
+    cfg = tb.TrainingConfig(run_name="run", output_dir=args.out, epochs=2, batch_size=4, learning_rate=3e-3,
+                            warmup_ratio=0.2, gradient_accumulation_steps=args.accum, save_every_n_steps=1,
+                            keep_last=2, wandb_mode="disabled", progress_bar=False, seed=7)
+    result = tb.Trainer(model, training_config=cfg, task_spec=spec).train(
+        KillAfter(data.train, args.kill_train_fetch), KillAfter(data.val, args.kill_val_fetch))
+    torch.save({"state_dict": model.state_dict(), "history": result.history}, os.path.join(args.out, "final.pt"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
