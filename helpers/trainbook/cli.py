@@ -1,22 +1,269 @@
 """Command line: python -m trainbook train|lint ...
 
-    python -m trainbook lint notebooks/
+    python -m trainbook train --config run.json --set epochs=3
+
+`train` reads one flat JSON object: any TrainingConfig field plus the run keys below. The same
+command runs under `torchrun --nproc_per_node N`; there it trains with strategy="ddp".
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import difflib
+import json
 import sys
+from pathlib import Path
+
+COMMANDS = {
+    "train": "train a model from a JSON config file (alone, or under torchrun for DDP)",
+    "lint": "check notebooks and .py/.md files for legacy API strings and the notebook contract",
+}
+
+# keys of the config file beside the TrainingConfig fields
+RUN_KEYS = {
+    "task": "lm | text-cls | vision-cls (required)",
+    "dataset": "'builtin' (default) or a path: text file(s) for lm, CSV for text-cls, image folder for vision-cls",
+    "model_size": "built-in model size: tiny | small | base (default tiny)",
+    "model_file": "a .py file defining an nn.Module, used instead of a built-in model",
+    "model_class": "the class to build from model_file (default: its only nn.Module subclass)",
+    "dropout": "built-in model dropout, in [0, 1) (default 0.1)",
+    "data_limit": "at most this many training examples (default: all)",
+    "max_seq_len": "text tasks: longest sequence fed to the model (default: the task preset)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """What to train, beside the TrainingConfig: task, data and model (see RUN_KEYS)."""
+
+    task: str
+    dataset: str = "builtin"
+    model_size: str | None = None
+    model_file: str | None = None
+    model_class: str | None = None
+    dropout: float | None = None
+    data_limit: int | None = None
+    max_seq_len: int | None = None
 
 
 def main(argv=None) -> int:
+    """Entry point of `python -m trainbook` and the `trainbook` script. Returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m trainbook {lint} [args...]")
+        print(_usage(), file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
+    if command == "train":
+        return train_main(rest)
     if command == "lint":
         from .lint import main as lint_main
 
         return lint_main(rest)
-    print(f"unknown command {command!r}; expected one of: lint", file=sys.stderr)
+    print(f"error: unknown command {command!r}{_did_you_mean(command, COMMANDS)}\n{_usage()}", file=sys.stderr)
     return 2
+
+
+def _usage() -> str:
+    lines = ["usage: python -m trainbook <command> [args...]", "", "commands:"]
+    lines += [f"  {name:<6} {text}" for name, text in COMMANDS.items()]
+    lines += ["", "`python -m trainbook <command> --help` lists a command's options."]
+    return "\n".join(lines)
+
+
+def _did_you_mean(word: str, options) -> str:
+    close = difflib.get_close_matches(str(word), list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# ---------------------------------------------------------------------- config file
+
+def parse_overrides(items: list[str]) -> dict:
+    """Turn `--set field=value` items into a dict; values are JSON when they parse, else strings.
+
+    Raises:
+        ConfigError: an item without '=' or with an empty field name.
+    """
+    from .config import ConfigError
+
+    out, problems = {}, []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            problems.append(f"--set {item!r} must look like field=value (e.g. --set epochs=3)")
+            continue
+        out[key.strip()] = _parse_value(raw)
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def _parse_value(raw: str):
+    if raw in ("True", "False", "None"):  # Python spellings, for convenience
+        return {"True": True, "False": False, "None": None}[raw]
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def read_config_file(path) -> dict:
+    """The JSON object in `path`. Raises ConfigError (missing file, bad JSON, not an object)."""
+    from .config import ConfigError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"config file {path} does not exist"])
+    try:
+        d = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ConfigError([f"{path} is not valid JSON: {e}"]) from None
+    if not isinstance(d, dict):
+        raise ConfigError([f"{path} must hold one JSON object of field -> value; got {type(d).__name__}"])
+    return d
+
+
+def build_run_config(d: dict):
+    """Split a flat config dict into (RunSpec, TrainingConfig), reporting every problem at once.
+
+    Raises:
+        ConfigError: unknown keys (with the closest name) and invalid values, one line each.
+    """
+    from .config import FIELD_NAMES, ConfigError, TrainingConfig
+
+    known = [*RUN_KEYS, *FIELD_NAMES]
+    problems = [f"unknown key {k!r}{_did_you_mean(k, known)}" for k in d if k not in known]
+    run = {k: v for k, v in d.items() if k in RUN_KEYS}
+    problems += _run_problems(run)
+    cfg = None
+    try:
+        cfg = TrainingConfig.from_dict({k: v for k, v in d.items() if k in FIELD_NAMES})
+    except ConfigError as e:
+        problems += e.problems
+    if problems:
+        raise ConfigError(problems)
+    if "model_file" not in run:
+        run.setdefault("model_size", "tiny")
+    return RunSpec(**run), cfg
+
+
+def _run_problems(run: dict) -> list[str]:
+    from .models import SIZES
+    from .tasks import TASK_NAMES
+
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    problems = []
+    task = run.get("task")
+    if task is None:
+        problems.append(f"missing key 'task': one of {', '.join(map(repr, TASK_NAMES))} "
+                        "(add \"task\": \"lm\" to the file or pass --set task=lm)")
+    elif task not in TASK_NAMES:
+        problems.append(f"task must be one of {', '.join(map(repr, TASK_NAMES))}; got {task!r}"
+                        + _did_you_mean(task, TASK_NAMES))
+    if not isinstance(run.get("dataset", "builtin"), str) or not run.get("dataset", "builtin"):
+        problems.append(f"dataset must be 'builtin' or a path; got {run['dataset']!r}")
+    if "model_size" in run and run["model_size"] not in SIZES:
+        problems.append(f"model_size must be one of {', '.join(map(repr, SIZES))}; got {run['model_size']!r}")
+    for key in ("model_file", "model_class"):
+        if key in run and not (isinstance(run[key], str) and run[key]):
+            problems.append(f"{key} must be a non-empty string; got {run[key]!r}")
+    if "model_file" in run:
+        problems += [f"{key} applies to built-in models only; remove it or remove model_file"
+                     for key in ("model_size", "dropout") if key in run]
+    elif "model_class" in run:
+        problems.append("model_class needs model_file (the .py file that defines it)")
+    dropout = run.get("dropout", 0.0)
+    if not (isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and 0 <= dropout < 1):
+        problems.append(f"dropout must be a number in [0, 1); got {dropout!r}")
+    if run.get("data_limit") is not None and not (is_int(run["data_limit"]) and run["data_limit"] >= 1):
+        problems.append(f"data_limit must be an integer >= 1 or null; got {run['data_limit']!r}")
+    if run.get("max_seq_len") is not None:
+        if not (is_int(run["max_seq_len"]) and run["max_seq_len"] >= 2):
+            problems.append(f"max_seq_len must be an integer >= 2 or null; got {run['max_seq_len']!r}")
+        elif task == "vision-cls":
+            problems.append("max_seq_len applies to text tasks only (task is 'vision-cls')")
+    return problems
+
+
+# ---------------------------------------------------------------------- train
+
+def train_main(argv: list[str]) -> int:
+    """`python -m trainbook train --config run.json [--set field=value ...]`.
+
+    Args:
+        argv: the arguments after `train`.
+    Returns:
+        0 after training (rank 0 prints `run dir: <path>`); 2 for a bad config, data path or
+        model file, or a distributed setup error (one message, no traceback).
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m trainbook train", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train from a JSON config: one flat object of TrainingConfig fields plus these keys:\n"
+                    + "\n".join(f"  {k:<12} {v}" for k, v in RUN_KEYS.items())
+                    + "\n\nUnder `torchrun --nproc_per_node N -m trainbook train ...` it trains with DDP.")
+    parser.add_argument("--config", required=True, metavar="FILE", help="the JSON config file")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="overrides",
+                        help="override one key; VALUE is JSON when it parses (3, 1e-4, true), else a string")
+    args = parser.parse_args(argv)
+
+    from .config import ConfigError
+    from .data import DataError
+    from .env import DistributedSetupError, check_strategy, torchrun_env
+
+    launched = torchrun_env()
+    rank = launched["rank"] if launched else 0
+    try:
+        d = {**read_config_file(args.config), **parse_overrides(args.overrides)}
+        run, cfg = build_run_config(d)
+        if launched and launched["world_size"] > 1 and cfg.strategy == "single":
+            cfg = dataclasses.replace(cfg, strategy="ddp")
+            _say(rank, f"torchrun started {launched['world_size']} processes: training with strategy='ddp'")
+        check_strategy(cfg.strategy)  # guardrail before any data or model work
+        result = _train(run, cfg)
+    except ConfigError as e:
+        print(f"error: config {args.config}:\n  " + "\n  ".join(e.problems), file=sys.stderr)
+        return 2
+    except (DistributedSetupError, DataError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        _destroy_process_group()
+    _say(rank, f"run dir: {Path(result.run_dir).resolve()}")
+    return 0
+
+
+def _train(run: RunSpec, cfg):
+    """Data, model and Trainer from a RunSpec and a TrainingConfig; returns the TrainResult."""
+    from . import data as tb_data
+    from . import models
+    from .config import ConfigError
+    from .engine.trainer import Trainer
+    from .tasks import TaskSpec
+
+    spec = TaskSpec.preset(run.task)
+    if run.max_seq_len is not None:
+        spec = spec.replace(max_seq_len=run.max_seq_len)
+    data = tb_data.load_task_data(run.task, source=run.dataset, seed=cfg.seed, limit=run.data_limit, spec=spec)
+    if run.model_file:
+        try:
+            model = models.load_model_file(run.model_file, class_name=run.model_class)
+        except ValueError as e:  # no or several nn.Module classes, or an unknown model_class
+            raise ConfigError([f"model_file: {e} (the config key is model_class)"]) from None
+    else:
+        dropout = 0.1 if run.dropout is None else float(run.dropout)
+        model = models.build_model(data.spec, run.model_size, dropout=dropout, seed=cfg.seed)
+    return Trainer(model, training_config=cfg, task_spec=data.spec).train(data.train, data.val)
+
+
+def _say(rank: int, line: str):
+    if rank == 0:
+        print(line, flush=True)
+
+
+def _destroy_process_group():
+    import torch.distributed as torch_dist
+
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()

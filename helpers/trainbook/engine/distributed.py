@@ -31,7 +31,7 @@ class DistContext:
         if cfg.strategy != "ddp":
             return cls()
         env = torchrun_env()
-        if torch.cuda.is_available():
+        if torch.cuda.is_available() and cfg.device != "cpu":  # device='cpu' keeps DDP on gloo
             device = torch.device("cuda", env["local_rank"])
             torch.cuda.set_device(device)
             backend = "nccl"

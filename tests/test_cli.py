@@ -1,0 +1,200 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trainbook import cli
+from trainbook.config import ConfigError
+
+TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+USER_MODEL = '''
+import torch
+
+
+class BagOfBytes(torch.nn.Module):
+    def __init__(self, num_classes=6):
+        super().__init__()
+        self.embed = torch.nn.EmbeddingBag(256, 8)
+        self.head = torch.nn.Linear(8, num_classes)
+
+    def forward(self, input_ids):
+        return self.head(self.embed(input_ids))
+'''
+
+
+@pytest.fixture(autouse=True)
+def outside_torchrun(monkeypatch):
+    for key in TORCHRUN_VARS:
+        monkeypatch.delenv(key, raising=False)
+
+
+def write_config(tmp_path, **d) -> str:
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(d))
+    return str(path)
+
+
+def quick(tmp_path, **kw) -> dict:
+    base = dict(task="vision-cls", data_limit=32, epochs=1, batch_size=16, wandb_mode="disabled",
+                progress_bar=False, output_dir=str(tmp_path / "runs"))
+    return {**base, **kw}
+
+
+# --- the command line ---
+
+def test_help_lists_the_commands():
+    proc = subprocess.run([sys.executable, "-m", "trainbook", "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    assert "usage: python -m trainbook <command>" in proc.stdout
+    assert "\n  train " in proc.stdout and "\n  lint " in proc.stdout
+
+
+def test_unknown_command_is_refused_with_a_suggestion(capsys):
+    assert cli.main(["trian"]) == 2
+    assert "unknown command 'trian' (did you mean 'train'?)" in capsys.readouterr().err
+
+
+def test_train_help_lists_the_run_keys(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert all(key in out for key in cli.RUN_KEYS) and "--set FIELD=VALUE" in out
+
+
+# --- the config file ---
+
+def test_unknown_keys_are_rejected_by_name_with_a_suggestion(tmp_path, capsys):
+    path = write_config(tmp_path, task="lm", learning_rat=1e-3, modle_size="tiny", zzz=1)
+    assert cli.main(["train", "--config", path]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'learning_rat' (did you mean 'learning_rate'?)" in err
+    assert "unknown key 'modle_size' (did you mean 'model_size'?)" in err
+    assert "unknown key 'zzz'\n" in err
+    assert "Traceback" not in err and not (tmp_path / "runs").exists()
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as e:
+        cli.build_run_config({"task": "vison-cls", "learning_rate": -1, "dropout": 1.5, "data_limit": 0,
+                              "model_size": "huge"})
+    text = str(e.value)
+    assert "task must be one of 'lm', 'text-cls', 'vision-cls'; got 'vison-cls' (did you mean 'vision-cls'?)" in text
+    assert "learning_rate must be a number in (0.0, 10.0]; got -1" in text
+    assert "dropout must be a number in [0, 1); got 1.5" in text
+    assert "data_limit must be an integer >= 1 or null; got 0" in text
+    assert "model_size must be one of 'tiny', 'small', 'base'; got 'huge'" in text
+
+
+def test_a_missing_task_says_how_to_add_it():
+    with pytest.raises(ConfigError, match=r"missing key 'task'.*--set task=lm"):
+        cli.build_run_config({"epochs": 1})
+
+
+def test_model_keys_must_agree():
+    with pytest.raises(ConfigError) as e:
+        cli.build_run_config({"task": "lm", "model_file": "m.py", "model_size": "tiny", "dropout": 0.0})
+    assert "model_size applies to built-in models only" in str(e.value)
+    assert "dropout applies to built-in models only" in str(e.value)
+    with pytest.raises(ConfigError, match="model_class needs model_file"):
+        cli.build_run_config({"task": "lm", "model_class": "GPT"})
+    with pytest.raises(ConfigError, match="max_seq_len applies to text tasks only"):
+        cli.build_run_config({"task": "vision-cls", "max_seq_len": 16})
+
+
+def test_a_saved_training_config_plus_a_task_is_a_valid_run_config(tmp_path):
+    from trainbook.config import TrainingConfig
+
+    cfg = TrainingConfig(epochs=4, learning_rate=1e-3, strategy="ddp")
+    run, built = cli.build_run_config({**json.loads(cfg.save(tmp_path / "c.json").read_text()), "task": "lm"})
+    assert built == cfg
+    assert (run.task, run.dataset, run.model_size, run.data_limit) == ("lm", "builtin", "tiny", None)
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "does not exist"),
+    ("{not json", "is not valid JSON"),
+    ("[1, 2]", "must hold one JSON object of field -> value; got list"),
+])
+def test_unreadable_config_files_exit_2_without_a_traceback(tmp_path, capsys, content, message):
+    path = tmp_path / "run.json"
+    if content is not None:
+        path.write_text(content)
+    assert cli.main(["train", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_missing_dataset_path_exits_2_naming_it(tmp_path, capsys):
+    path = write_config(tmp_path, **quick(tmp_path, dataset=str(tmp_path / "nope")))
+    assert cli.main(["train", "--config", path]) == 2
+    assert f"{tmp_path / 'nope'}: does not exist" in capsys.readouterr().err
+
+
+# --- --set ---
+
+def test_set_values_are_json_when_they_parse_and_strings_otherwise():
+    got = cli.parse_overrides(["epochs=3", "learning_rate=1e-4", 'precision="bf16"', "wandb_mode=disabled",
+                               "deterministic=true", "compile=False", 'export_formats=["safetensors"]',
+                               "run_name=a=b", "data_limit=null", "resume="])
+    assert got == {"epochs": 3, "learning_rate": 1e-4, "precision": "bf16", "wandb_mode": "disabled",
+                   "deterministic": True, "compile": False, "export_formats": ["safetensors"],
+                   "run_name": "a=b", "data_limit": None, "resume": ""}
+    assert type(got["epochs"]) is int
+
+
+def test_set_without_a_field_name_is_an_error(tmp_path, capsys):
+    path = write_config(tmp_path, **quick(tmp_path))
+    assert cli.main(["train", "--config", path, "--set", "epochs", "--set", "=3"]) == 2
+    err = capsys.readouterr().err
+    assert "--set 'epochs' must look like field=value" in err and "--set '=3' must look like" in err
+
+
+def test_set_keys_are_checked_like_file_keys(tmp_path, capsys):
+    path = write_config(tmp_path, **quick(tmp_path))
+    assert cli.main(["train", "--config", path, "--set", "epoch=2", "--set", "precision=fp8"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'epoch' (did you mean 'epochs'?)" in err
+    assert "precision must be one of 'auto', 'fp32', 'bf16', 'fp16'; got 'fp8'" in err
+
+
+# --- training ---
+
+def test_python_m_trainbook_train_trains_and_prints_the_run_dir(tmp_path):
+    path = write_config(tmp_path, **quick(tmp_path, task="lm", max_seq_len=32, data_limit=16, batch_size=8,
+                                          epochs=3, run_name="bytes"))
+    env = {k: v for k, v in os.environ.items() if k not in TORCHRUN_VARS}
+    proc = subprocess.run([sys.executable, "-m", "trainbook", "train", "--config", path, "--set", "epochs=2",
+                           "--set", "learning_rate=3e-3"], capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = (tmp_path / "runs" / "bytes").resolve()
+    assert proc.stdout.splitlines()[-1] == f"run dir: {run_dir}"
+    saved = json.loads((run_dir / "training_config.json").read_text())
+    assert (saved["epochs"], saved["learning_rate"], saved["strategy"]) == (2, 3e-3, "single")
+    results = json.loads((run_dir / "results.json").read_text())
+    assert [h["epoch"] for h in results["history"]] == [1, 2] and results["total_steps"] == 4
+    assert results["history"][-1]["val_loss"] < results["history"][0]["val_loss"]
+    assert (run_dir / "metrics.jsonl").stat().st_size > 0
+
+
+def test_a_user_model_file_is_trained(tmp_path, capsys):
+    (tmp_path / "model.py").write_text(USER_MODEL)
+    path = write_config(tmp_path, **quick(tmp_path, task="text-cls", model_file=str(tmp_path / "model.py"),
+                                          model_class="BagOfBytes", max_seq_len=24, data_limit=24))
+    assert cli.main(["train", "--config", path]) == 0
+    out = capsys.readouterr().out
+    run_dir = Path(out.splitlines()[-1].removeprefix("run dir: "))
+    assert run_dir == (tmp_path / "runs" / "run").resolve()
+    assert json.loads((run_dir / "results.json").read_text())["total_steps"] == 2
+
+
+def test_an_ambiguous_model_file_asks_for_model_class(tmp_path, capsys):
+    (tmp_path / "model.py").write_text(USER_MODEL + "\n\nclass Other(BagOfBytes):\n    pass\n")
+    path = write_config(tmp_path, **quick(tmp_path, task="text-cls", model_file=str(tmp_path / "model.py")))
+    assert cli.main(["train", "--config", path]) == 2
+    err = capsys.readouterr().err
+    assert "2 nn.Module classes ['BagOfBytes', 'Other']" in err and "the config key is model_class" in err
+    assert "Traceback" not in err and not (tmp_path / "runs").exists()
