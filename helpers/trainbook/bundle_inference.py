@@ -1,0 +1,184 @@
+"""Run an exported trainbook bundle on a text file or on images and print its predictions.
+
+    python <bundle>/inference.py <input> [--max-new-bytes 32] [--device cpu]
+
+This file is copied into every export bundle as `inference.py`; it finds the bundle next to
+itself and loads it with `trainbook.load_bundle` (sha256-checked, safetensors, no pickle).
+What <input> is, by task kind:
+- lm: a text file; every non-empty line is a prompt. Prints the greedy continuation
+  (its first byte is the next-byte prediction): `line 3<TAB>'prompt tail'<TAB>-> 'continuation'`.
+- text classification: a text file; prints the predicted class of every non-empty line:
+  `line 3<TAB>email<TAB>0.912<TAB>'start of the line'`.
+- vision classification: an image file or a folder of images; prints the class per image:
+  `cat.png<TAB>3<TAB>0.871`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+class InputError(ValueError):
+    """The input file or folder cannot be read for this task; the message names it."""
+
+
+def read_lines(path: Path) -> list[tuple[str, bytes]]:
+    """Non-empty lines of a text file as (name, utf-8 bytes)."""
+    if not path.is_file():
+        raise InputError(f"{path} is not a file; this task reads a text file (one input per line)")
+    lines = [(f"line {i}", line.rstrip(b"\r")) for i, line in enumerate(path.read_bytes().split(b"\n"), start=1)]
+    lines = [(name, data) for name, data in lines if data.strip()]
+    if not lines:
+        raise InputError(f"{path} has no non-empty lines")
+    return lines
+
+
+def read_images(path: Path, spec) -> list[tuple[str, torch.Tensor]]:
+    """Images resized to the spec's size, as (name, C x H x W floats in [0, 1])."""
+    from PIL import Image, UnidentifiedImageError
+
+    if spec.channels not in (1, 3):
+        raise InputError(f"reading image files supports 1 or 3 channels; this model has {spec.channels}")
+    files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
+    if not files:
+        raise InputError(f"{path} has no images ({', '.join(IMAGE_SUFFIXES)})")
+    mode, out = ("L" if spec.channels == 1 else "RGB"), []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im = im.convert(mode).resize((spec.image_size, spec.image_size))
+                x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+        except (UnidentifiedImageError, OSError) as e:
+            raise InputError(f"{f}: unreadable image ({e})") from None
+        x = x.view(spec.image_size, spec.image_size, spec.channels).permute(2, 0, 1).float() / 255
+        out.append((f.name, x))
+    return out
+
+
+def read_examples(path: Path, spec) -> list[dict]:
+    """Unlabelled examples from a file or folder for profiling (lm: max_seq_len-byte windows)."""
+    if spec.modality == "vision":  # production inputs have no labels
+        return [{spec.input_key: x} for _, x in read_images(path, spec)]
+    if spec.kind == "lm":
+        if not path.is_file():
+            raise InputError(f"{path} is not a file; lm reads one text file")
+        data = path.read_bytes()
+        return [{spec.input_key: torch.tensor(list(data[i:i + spec.max_seq_len]), dtype=torch.long)}
+                for i in range(0, len(data), spec.max_seq_len) if len(data) - i >= 2]
+    return [{spec.input_key: torch.tensor(list(d[: spec.max_seq_len]), dtype=torch.long)} for _, d in read_lines(path)]
+
+
+def write_samples(examples, spec, out, n: int = 4) -> Path:
+    """Write n examples the way inference.py reads them (text lines or PNG images).
+
+    Returns:
+        The text file (text tasks) or image folder (vision) written at `out`.
+    """
+    out, picked = Path(out), [examples[i] for i in range(min(n, len(examples)))]
+    if spec.modality == "text":
+        lines = [bytes(e[spec.input_key].tolist()).decode("utf-8", "replace").replace("\n", " ").strip() or "?"
+                 for e in picked]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return out
+    from PIL import Image
+
+    out.mkdir(parents=True, exist_ok=True)
+    for i, e in enumerate(picked):
+        x = (e[spec.input_key].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).squeeze(-1)
+        Image.fromarray(x.numpy()).save(out / f"sample-{i}-label-{int(e[spec.label_key])}.png")
+    return out
+
+
+@torch.no_grad()
+def classify(model, spec, inputs: list, device, batch_size: int = 64) -> list[tuple[int, float]]:
+    """(class index, probability) per input: token-id tensors (text) or images (vision)."""
+    from trainbook.engine.loop import make_forward
+    from trainbook.tasks import collator_for
+
+    forward, collate, out = make_forward(model, spec), collator_for(spec), []
+    for start in range(0, len(inputs), batch_size):
+        # the collators want a label per example; it is not used here
+        batch = collate([{spec.input_key: x, spec.label_key: 0} for x in inputs[start:start + batch_size]])
+        batch = {k: v.to(device) for k, v in batch.items()}
+        probs = forward(batch).float().softmax(-1)
+        p, idx = probs.max(-1)
+        out += list(zip(idx.tolist(), p.tolist()))
+    return out
+
+
+@torch.no_grad()
+def continue_bytes(model, spec, prompt: bytes, n: int, device) -> bytes:
+    """Greedy continuation of `prompt` by n bytes, keeping the last max_seq_len bytes as context."""
+    from trainbook.engine.loop import make_forward
+
+    forward = make_forward(model, spec)
+    ids = torch.tensor(list(prompt), dtype=torch.long, device=device)[None]
+    new = []
+    for _ in range(n):
+        context = ids[:, -spec.max_seq_len:]
+        logits = forward({spec.input_key: context, "attention_mask": torch.ones_like(context)})
+        next_id = logits[0, -1].float().argmax()
+        new.append(int(next_id))
+        ids = torch.cat([ids, next_id.view(1, 1)], dim=1)
+    return bytes(new)
+
+
+def predict(model, spec, path: Path, device="cpu", max_new_bytes: int = 32) -> list[str]:
+    """Prediction lines (tab-separated) for the input file or folder; see the module docstring."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path} does not exist")
+    model.eval()
+    names = [spec.class_names[i] if i < len(spec.class_names) else str(i) for i in range(spec.num_classes)]
+    if spec.modality == "vision":
+        images = read_images(path, spec)
+        preds = classify(model, spec, [x for _, x in images], device)
+        return [f"{name}\t{names[c]}\t{p:.3f}" for (name, _), (c, p) in zip(images, preds)]
+    if spec.vocab_size > 256:
+        raise InputError(f"inference.py feeds raw bytes; this model has vocab_size {spec.vocab_size}")
+    lines = read_lines(path)
+    if spec.kind == "lm":
+        keep = max(1, spec.max_seq_len - 1)
+        return [f"{name}\t{data[-40:].decode('utf-8', 'replace')!r}\t-> "
+                f"{continue_bytes(model, spec, data[-keep:], max_new_bytes, device).decode('utf-8', 'replace')!r}"
+                for name, data in lines]
+    ids = [torch.tensor(list(data[: spec.max_seq_len]), dtype=torch.long) for _, data in lines]
+    preds = classify(model, spec, ids, device)
+    return [f"{name}\t{names[c]}\t{p:.3f}\t{data[:40].decode('utf-8', 'replace')!r}"
+            for (name, data), (c, p) in zip(lines, preds)]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Run this trainbook bundle on a text file or images.")
+    parser.add_argument("input", help="text file (lm, text classification) or image file/folder (vision)")
+    parser.add_argument("--max-new-bytes", type=int, default=32, help="lm: bytes to generate per prompt")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    args = parser.parse_args(argv)
+    bundle = Path(__file__).resolve().parent
+    try:
+        import trainbook
+    except ImportError:
+        version = json.loads((bundle / "metadata.json").read_text())["versions"]["trainbook"]
+        raise SystemExit(f"error: this bundle needs the trainbook package: pip install 'trainbook=={version}' "
+                         "(or pip install ./helpers from the trainbook repository)") from None
+    from trainbook.export import BundleError
+
+    try:
+        model, meta = trainbook.load_bundle(bundle, device=args.device)
+        lines = predict(model, meta["task_spec"], Path(args.input), args.device, args.max_new_bytes)
+    except (InputError, BundleError) as e:
+        raise SystemExit(f"error: {e}") from None
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

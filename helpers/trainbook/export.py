@@ -1,0 +1,454 @@
+"""Export bundles: one folder that reloads anywhere and gives the same outputs.
+
+    path = export_bundle(model, cfg, spec, run_dir / "bundle", reference_profile=ref)
+
+A bundle holds model.safetensors, model_config.json, training_config.json, task_spec.json,
+reference_profile.json, inference.py, optionally model.pt2 (torch.export), and metadata.json
+(versions, metrics, parity, sha256 of every other file). `load_bundle` checks every sha256
+before it reads anything and loads weights with safetensors (no pickle). `export_bundle`
+reloads what it wrote and compares outputs with the in-memory model before it returns.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import hashlib
+import importlib
+import json
+import math
+import platform
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+import numpy
+import safetensors
+import torch
+
+from . import __version__
+from .config import TrainingConfig
+from .engine.loop import make_forward
+from .tasks import TaskSpec, collator_for
+
+BUNDLE_FORMAT = "trainbook-bundle/1"
+PARITY_TOLERANCE = 1e-5
+WEIGHTS, MODEL_CONFIG, MODEL_CODE = "model.safetensors", "model_config.json", "model_code.py"
+TRAINING_CONFIG, TASK_SPEC, REFERENCE = "training_config.json", "task_spec.json", "reference_profile.json"
+INFERENCE, PROGRAM, METADATA = "inference.py", "model.pt2", "metadata.json"
+REQUIRED = (WEIGHTS, MODEL_CONFIG, TRAINING_CONFIG, TASK_SPEC, REFERENCE, INFERENCE)
+FORMATS = ("safetensors", "torch_export")
+
+
+class BundleError(RuntimeError):
+    """A bundle cannot be written or loaded; the message names the file and the fix."""
+
+
+def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, out_dir, *,
+                  reference_profile: dict | None = None, metrics: dict | None = None, example_batch=None,
+                  formats=("safetensors",)) -> Path:
+    """Write a bundle, reload it, and check that it gives the in-memory model's outputs.
+
+    Args:
+        model: a built-in model, a model from `load_model_file`, or an nn.Module whose class is
+            importable (not defined in __main__ or a function) and constructible without arguments.
+        training_config, task_spec: what it was trained with.
+        out_dir: the bundle folder; created, or replaced when it already holds a bundle.
+        reference_profile: the drift reference, `tb.profile_dataset(data.train, spec, ...)`.
+        metrics: JSON-serialisable values to keep (e.g. the best val_loss).
+        example_batch: parity input: a collated batch, a list of examples or an input tensor;
+            None uses a small random batch shaped by the spec.
+        formats: "safetensors" (always) and optionally "torch_export" (model.pt2; a failure is
+            warned about and recorded in metadata.json, not raised).
+    Returns:
+        Path of the bundle folder.
+    Raises:
+        BundleError: the model cannot be rebuilt from a bundle, out_dir holds something that is
+            not a bundle, or the reloaded outputs differ by more than 1e-5 (bundle marked failed).
+        TypeError: an argument of the wrong type, or metrics/profile that are not JSON.
+    """
+    if not isinstance(training_config, TrainingConfig) or not isinstance(task_spec, TaskSpec):
+        raise TypeError(f"training_config must be a TrainingConfig and task_spec a TaskSpec; got "
+                        f"{type(training_config).__name__} and {type(task_spec).__name__}")
+    if set(formats) - set(FORMATS):
+        raise ValueError(f"formats must be among {FORMATS}; got {sorted(set(formats) - set(FORMATS))}")
+    model, out_dir = _unwrap(model), Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / METADATA).is_file())):
+        raise BundleError(f"{out_dir}: exists and is not a trainbook bundle; refusing to replace it. "
+                          "HINT: pass an empty or new out_dir")
+    tmp, device = out_dir.with_name(f".{out_dir.name}.tmp"), _device_of(model)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        model_config = _describe_model(model, tmp)
+        aliases = _save_weights(model, tmp / WEIGHTS)
+        _write_json(tmp / MODEL_CONFIG, model_config)
+        _write_json(tmp / TRAINING_CONFIG, training_config.to_dict())
+        _write_json(tmp / TASK_SPEC, task_spec.to_dict())
+        _write_json(tmp / REFERENCE, _jsonable(reference_profile, "reference_profile"))
+        shutil.copyfile(Path(__file__).with_name("bundle_inference.py"), tmp / INFERENCE)
+        batch = _example_batch(example_batch, task_spec, device)
+        exported = {"status": "not requested"}
+        if "torch_export" in formats:
+            exported = _torch_export(model, batch, task_spec, tmp / PROGRAM)
+        meta = {"format": BUNDLE_FORMAT,
+                "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "versions": {"trainbook": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+                             "safetensors": safetensors.__version__, "python": platform.python_version()},
+                "metrics": _jsonable(metrics or {}, "metrics"),
+                "model": {"class": f"{type(model).__module__}.{type(model).__qualname__}",
+                          "source": model_config["source"], "tied_weights": aliases,
+                          "parameters": sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())},
+                "parity": None, "torch_export": exported,
+                "files": {f.name: _sha256(f) for f in sorted(tmp.iterdir()) if f.is_file()}}
+        _write_json(tmp / METADATA, meta)
+
+        # reload what was written and compare its outputs with the in-memory model's
+        reloaded, _ = load_bundle(tmp, device=device)
+        diff = _max_abs_diff(_outputs(model, batch, task_spec), _outputs(reloaded, batch, task_spec))
+        meta["parity"] = {"max_abs_diff": _jsonable(diff, "parity"), "tolerance": PARITY_TOLERANCE,
+                          "passed": diff <= PARITY_TOLERANCE, "device": str(device),
+                          "batch_shape": list(batch[task_spec.input_key].shape)}
+        _write_json(tmp / METADATA, meta)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # no half-written bundle left behind; the error propagates
+        raise
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    if not meta["parity"]["passed"]:  # also catches NaN outputs
+        raise BundleError(f"{out_dir}: the reloaded bundle's outputs differ from the model's by {diff:.3g} "
+                          f"(tolerance {PARITY_TOLERANCE:g}); the bundle is marked failed. HINT: the model's "
+                          "forward may depend on state outside its parameters and buffers.")
+    return out_dir
+
+
+def load_bundle(path, device="cpu"):
+    """Verify a bundle's files, rebuild its model and load the weights (safetensors, no pickle).
+
+    Args:
+        path: the bundle folder. device: where to put the model.
+    Returns:
+        (model in eval mode, meta): meta is metadata.json plus `task_spec` (TaskSpec),
+        `training_config` (TrainingConfig), `model_config` (dict), `reference_profile` (dict or
+        None) and `bundle_dir` (Path).
+    Raises:
+        BundleError: a missing, modified or truncated file (named), an unknown format, a bundle
+            whose parity check failed, or weights that do not fit the rebuilt model.
+    """
+    bundle = Path(path)
+    meta = _verified_metadata(bundle)
+    if meta["parity"] is not None and not meta["parity"]["passed"]:
+        raise BundleError(f"{bundle}: this bundle failed its parity check at export (max abs diff "
+                          f"{meta['parity']['max_abs_diff']}); refusing to load it. HINT: re-export.")
+    model_config = _read_json(bundle, MODEL_CONFIG)
+    model = _build_model(model_config, bundle)
+    _load_weights(model, bundle / WEIGHTS)
+    model.to(device).eval()
+    meta.update(task_spec=TaskSpec.from_dict(_read_json(bundle, TASK_SPEC)),
+                training_config=TrainingConfig.from_dict(_read_json(bundle, TRAINING_CONFIG)),
+                model_config=model_config, reference_profile=_read_json(bundle, REFERENCE), bundle_dir=bundle)
+    return model, meta
+
+
+def check_drift(bundle_path, new_data, sample_size: int | None = None):
+    """Profile new data and compare it with the bundle's training reference: the production drift check.
+
+    Args:
+        bundle_path: an export bundle exported with a reference_profile.
+        new_data: a dataset or list of examples (like `data.current`), or a path read the way
+            inference.py reads it (lm: a text file cut into max_seq_len-byte windows).
+        sample_size: passed to profile_dataset.
+    Returns:
+        DriftReport from `trainbook.drift.compare_profiles(reference, current)`.
+    Raises:
+        BundleError: the bundle has no reference profile (or any load_bundle error).
+    """
+    model, meta = load_bundle(bundle_path)
+    reference, spec = meta["reference_profile"], meta["task_spec"]
+    if reference is None:
+        raise BundleError(f"{bundle_path}: {REFERENCE} is empty; nothing to compare with. HINT: export with "
+                          "reference_profile=tb.profile_dataset(data.train, spec, model=model)")
+    from . import drift
+
+    if isinstance(new_data, (str, Path)):
+        from .bundle_inference import read_examples
+
+        new_data = read_examples(Path(new_data), spec)
+    # model features only when the reference has them; for classification they need labels (the loss),
+    # so unlabelled production data is profiled without the model and compare_profiles names what it skips
+    labelled = len(new_data) > 0 and spec.label_key in new_data[0]
+    use_model = reference.get("model") is not None and (spec.kind == "lm" or labelled)
+    current = drift.profile_dataset(new_data, spec, model=model if use_model else None, sample_size=sample_size)
+    return drift.compare_profiles(reference, current)
+
+
+def export_trained(trainer, result, *, reference_profile: dict | None = None) -> str:
+    """The Trainer's end-of-training export: the best checkpoint's weights into <run_dir>/bundle.
+
+    Args:
+        trainer: the Trainer (its model, cfg and spec). result: its TrainResult.
+        reference_profile: optional drift reference (the Trainer does not keep the data).
+    Returns:
+        The bundle path as a string.
+    """
+    model = copy.deepcopy(trainer.model)
+    weights = "final (no best checkpoint)"
+    if result.best_checkpoint:
+        state = torch.load(result.best_checkpoint, map_location=_device_of(model), weights_only=True)
+        model.load_state_dict(state["model"])
+        weights = f"best checkpoint {Path(result.best_checkpoint).name} (epoch {result.best_epoch})"
+    else:
+        warnings.warn("no best checkpoint was written; exporting the final weights", RuntimeWarning, stacklevel=2)
+    final = {k: v for k, v in result.final.items() if isinstance(v, (int, float))}
+    metrics = {"best_metric_name": result.best_metric_name, "best_metric": result.best_metric,
+               "best_epoch": result.best_epoch, "total_steps": result.total_steps, "weights": weights,
+               "final": final}
+    path = export_bundle(model, trainer.cfg, trainer.spec, Path(result.run_dir) / "bundle",
+                         reference_profile=reference_profile, metrics=metrics, formats=trainer.cfg.export_formats)
+    print(f"exported bundle to {path} ({weights})")
+    return str(path)
+
+
+# --- describing and rebuilding the model ---
+
+def _describe_model(model, bundle: Path) -> dict:
+    from .models import ARCHS, ModelConfig
+
+    if type(model) in ARCHS.values() and isinstance(getattr(model, "config", None), ModelConfig):
+        return {"source": "builtin", "model_config": model.config.to_dict()}
+    source = getattr(model, "_trainbook_source", None)
+    if source is not None:
+        shutil.copyfile(source["path"], bundle / MODEL_CODE)
+        return {"source": "file", "file": MODEL_CODE, "original_path": source["path"],
+                "class_name": source["class_name"], "kwargs": _jsonable(source["kwargs"], "model kwargs")}
+    cls = type(model)
+    hint = ("HINT: put the class in a .py file and build the model with tb.load_model_file(path, class_name, "
+            "**kwargs); its arguments are then stored in the bundle")
+    if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
+        raise BundleError(f"cannot export {cls.__qualname__}: it is defined in {cls.__module__!r} (a notebook or "
+                          f"script, or inside a function), so a bundle could not import it again. {hint}")
+    if _import_class(cls.__module__, cls.__qualname__) is not cls:
+        raise BundleError(f"cannot export {cls.__qualname__}: {cls.__module__}.{cls.__qualname__} does not import "
+                          f"back to the same class. {hint}")
+    return {"source": "import", "module": cls.__module__, "qualname": cls.__qualname__}
+
+
+def _build_model(model_config: dict, bundle: Path) -> torch.nn.Module:
+    from .models import ModelConfig, build_from_config, load_model_file
+
+    source = model_config.get("source")
+    with torch.random.fork_rng(devices=[]):  # building initialises weights; keep the caller's RNG
+        if source == "builtin":
+            return build_from_config(ModelConfig(**model_config["model_config"]), seed=None)
+        if source == "file":
+            dont_write = sys.dont_write_bytecode
+            sys.dont_write_bytecode = True  # no __pycache__ inside the bundle
+            try:
+                return load_model_file(bundle / model_config["file"], model_config["class_name"],
+                                       **model_config["kwargs"])
+            finally:
+                sys.dont_write_bytecode = dont_write
+        if source == "import":
+            cls = _import_class(model_config["module"], model_config["qualname"])
+            try:
+                return cls()
+            except TypeError as e:
+                raise BundleError(f"{bundle / MODEL_CONFIG}: {model_config['qualname']}() cannot be built without "
+                                  f"arguments ({e}). HINT: export a model built with tb.load_model_file(path, "
+                                  "class_name, **kwargs) so its arguments are stored") from None
+    raise BundleError(f"{bundle / MODEL_CONFIG}: unknown model source {source!r}; expected builtin, file or import")
+
+
+def _import_class(module: str, qualname: str):
+    try:
+        obj = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as e:
+        raise BundleError(f"cannot import the model class {module}.{qualname}: {e}. HINT: install the package "
+                          "that defines it, or export a model built with tb.load_model_file") from None
+    return obj
+
+
+def _unwrap(model):
+    if isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
+        model = model.module
+    model = getattr(model, "_orig_mod", model)  # torch.compile
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    return model
+
+
+def _device_of(model) -> torch.device:
+    tensor = next(iter(model.parameters()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
+# --- weights ---
+
+def _save_weights(model, path: Path) -> dict:
+    """Save unique tensors; a tied tensor (e.g. GPT's head.weight) is stored once and listed as an alias."""
+    from safetensors.torch import save_file
+
+    tensors, aliases, seen = {}, {}, {}
+    for name, t in model.state_dict().items():
+        key = (t.device, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()))
+        if key in seen:
+            aliases[name] = seen[key]
+            continue
+        seen[key] = name
+        tensors[name] = t.detach().to("cpu", copy=True).contiguous()
+    save_file(tensors, str(path), metadata={"aliases": json.dumps(aliases, sort_keys=True)})
+    return aliases
+
+
+def _load_weights(model, path: Path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as fh:
+        aliases = json.loads((fh.metadata() or {}).get("aliases", "{}"))
+    state = load_file(str(path))
+    state.update({alias: state[target] for alias, target in aliases.items()})
+    dtypes = {t.dtype for t in state.values() if t.is_floating_point()}
+    if len(dtypes) == 1 and dtypes != {torch.float32}:
+        model.to(dtypes.pop())  # e.g. a bf16 model stays bf16
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise BundleError(f"{path}: weights do not fit the rebuilt model: {e}") from None
+
+
+# --- parity and torch.export ---
+
+def _example_batch(example_batch, spec: TaskSpec, device) -> dict:
+    if example_batch is None:  # random inputs shaped by the spec; the second text row is padded
+        g = torch.Generator().manual_seed(0)
+        if spec.modality == "vision":
+            shape = (spec.channels, spec.image_size, spec.image_size)
+            example_batch = [{spec.input_key: torch.rand(shape, generator=g), spec.label_key: 0} for _ in range(2)]
+        else:
+            example_batch = [{spec.input_key: torch.randint(0, spec.vocab_size, (min(n, spec.max_seq_len),),
+                                                            generator=g), spec.label_key: 0} for n in (16, 8)]
+    if isinstance(example_batch, torch.Tensor):
+        example_batch = {spec.input_key: example_batch}
+    batch = dict(example_batch) if isinstance(example_batch, dict) else collator_for(spec)(list(example_batch))
+    if spec.input_key not in batch:
+        raise ValueError(f"example_batch has no {spec.input_key!r} (keys: {sorted(batch)})")
+    return {k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor) and k != spec.label_key}
+
+
+@torch.no_grad()
+def _outputs(model, batch: dict, spec: TaskSpec) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    try:
+        return make_forward(model, spec)(batch)
+    finally:
+        model.train(was_training)
+
+
+def _max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    if a.shape != b.shape:
+        return math.inf
+    return float((a.double() - b.double()).abs().max()) if a.numel() else 0.0
+
+
+class _Logits(torch.nn.Module):
+    """(inputs, attention_mask) -> logits: the signature torch.export records in model.pt2."""
+
+    def __init__(self, model, spec: TaskSpec):
+        super().__init__()
+        self.model, self.key, self.forward_fn = model, spec.input_key, make_forward(model, spec)
+
+    def forward(self, inputs, attention_mask=None):
+        batch = {self.key: inputs} if attention_mask is None else {self.key: inputs, "attention_mask": attention_mask}
+        return self.forward_fn(batch)
+
+
+def _torch_export(model, batch: dict, spec: TaskSpec, path: Path) -> dict:
+    keys = [spec.input_key] + (["attention_mask"] if "attention_mask" in batch else [])
+    args = tuple(batch[k] for k in keys)
+    dims = ({0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO} if spec.modality == "text"
+            else {0: torch.export.Dim.AUTO})
+    was_training = model.training
+    model.eval()
+    try:
+        program = torch.export.export(_Logits(model, spec), args, dynamic_shapes=tuple(dims for _ in keys))
+        with torch.no_grad():
+            diff = _max_abs_diff(_outputs(model, batch, spec), program.module()(*args))
+        torch.export.save(program, str(path))
+    except Exception as e:  # export support varies by model; the failure is recorded and warned, not hidden
+        warnings.warn(f"torch.export failed, bundle has no {PROGRAM}: {type(e).__name__}: {str(e)[:300]}",
+                      RuntimeWarning, stacklevel=4)
+        return {"status": "failed", "error": f"{type(e).__name__}: {str(e)[:2000]}"}
+    finally:
+        model.train(was_training)
+    return {"status": "ok", "file": PROGRAM, "inputs": keys, "max_abs_diff": diff,
+            "dynamic": "batch" + (" and sequence" if spec.modality == "text" else "") + " dims (Dim.AUTO)"}
+
+
+# --- files ---
+
+def _verified_metadata(bundle: Path) -> dict:
+    if not bundle.is_dir():
+        raise BundleError(f"{bundle}: not a bundle folder (no such directory)")
+    meta = _read_json(bundle, METADATA)
+    if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise BundleError(f"{bundle / METADATA}: format {found!r} is not {BUNDLE_FORMAT!r}")
+    files = meta.get("files", {})
+    missing = [name for name in REQUIRED if name not in files]
+    if missing:
+        raise BundleError(f"{bundle / METADATA}: does not list {', '.join(missing)}; the bundle is incomplete")
+    for name, digest in files.items():
+        file = bundle / name
+        if Path(name).name != name or name == METADATA:
+            raise BundleError(f"{bundle / METADATA}: invalid file entry {name!r}")
+        if not file.is_file():
+            raise BundleError(f"{file}: missing from the bundle. HINT: copy the whole bundle folder")
+        actual = _sha256(file)
+        if actual != digest:
+            raise BundleError(f"{file}: sha256 mismatch (expected {digest[:16]}..., got {actual[:16]}...); the "
+                              "file was modified or truncated after export. HINT: copy the bundle again or re-export")
+    return meta
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_json(bundle: Path, name: str):
+    path = bundle / name
+    if not path.is_file():
+        raise BundleError(f"{path}: missing; not a complete trainbook bundle")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(f"{path}: not valid JSON ({e}); the file is damaged or truncated") from None
+
+
+def _write_json(path: Path, obj):
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def _jsonable(obj, what: str):
+    """obj with non-finite floats as strings; TypeError naming `what` when it cannot be JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v, what) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v, what) for v in obj]
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:  # numpy / torch scalars
+        return _jsonable(obj.item(), what)
+    raise TypeError(f"{what} must be JSON-serialisable; found a {type(obj).__name__}")

@@ -1,0 +1,396 @@
+"""Export bundles: round trip, tamper detection, inference.py, the Trainer hook, drift check."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import trainbook as tb
+from trainbook.bundle_inference import predict, read_examples, write_samples
+from trainbook.export import BundleError
+
+TASKS = ("lm", "text-cls", "vision-cls")
+BUNDLE_FILES = {"model.safetensors", "model_config.json", "training_config.json", "task_spec.json",
+                "reference_profile.json", "metadata.json", "inference.py"}
+
+
+@pytest.fixture(scope="module")
+def task_data():
+    return {task: tb.load_task_data(task, limit=24) for task in TASKS}
+
+
+def _batch(data, n=5):
+    return tb.collator_for(data.spec)([data.val[i] for i in range(min(n, len(data.val)))])
+
+
+def _logits(model, batch, spec):
+    from trainbook.engine.loop import make_forward
+
+    with torch.no_grad():
+        return make_forward(model.eval(), spec)(batch)
+
+
+def _export(model, spec, out, **kwargs):
+    return tb.export_bundle(model, tb.TrainingConfig(wandb_mode="disabled"), spec, out, **kwargs)
+
+
+# --- module-level models (importable, so they take the "import" path) ---
+
+class ScaledLinear(torch.nn.Module):
+    """Its output depends on a plain attribute that is not saved: reload parity must fail."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(64, 10)
+        self.scale = 1.0
+
+    def forward(self, pixel_values):
+        return self.linear(pixel_values.flatten(1)) * self.scale
+
+
+class NeedsArgs(torch.nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.linear = torch.nn.Linear(64, width)
+
+    def forward(self, pixel_values):
+        return self.linear(pixel_values.flatten(1))
+
+
+class DataDependent(torch.nn.Module):
+    """Branches on a tensor value, which torch.export cannot trace."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(64, 10)
+
+    def forward(self, pixel_values):
+        out = self.linear(pixel_values.flatten(1))
+        return out if bool(out.sum() > 0) else -out
+
+
+# --- round trip ---
+
+@pytest.mark.parametrize("task", TASKS)
+def test_round_trip_gives_equal_outputs_for_every_builtin_task(task, task_data, tmp_path):
+    data = task_data[task]
+    model = tb.build_model(data.spec, "tiny", seed=3)
+    path = _export(model, data.spec, tmp_path / "bundle", metrics={"val_loss": 1.5},
+                   example_batch=[data.val[i] for i in range(4)])
+    reloaded, meta = tb.load_bundle(path)
+
+    assert {f.name for f in path.iterdir()} == BUNDLE_FILES
+    batch = _batch(data)  # other examples than the export-time parity batch
+    diff = (_logits(model, batch, data.spec) - _logits(reloaded, batch, data.spec)).abs().max().item()
+    assert diff <= 1e-6
+    assert meta["parity"]["passed"] and meta["parity"]["max_abs_diff"] <= 1e-6
+    assert meta["parity"]["batch_shape"][0] == 4
+    original, restored = model.state_dict(), reloaded.state_dict()
+    assert original.keys() == restored.keys()
+    assert all(torch.equal(original[k], restored[k]) for k in original)
+    assert not reloaded.training
+    assert meta["task_spec"] == data.spec
+    assert meta["metrics"] == {"val_loss": 1.5}
+    assert meta["versions"]["torch"] == torch.__version__
+    assert meta["model"]["source"] == "builtin"
+    assert json.loads((path / "model_config.json").read_text())["model_config"] == model.config.to_dict()
+    assert set(meta["files"]) == BUNDLE_FILES - {"metadata.json"}
+
+
+def test_gpt_tied_weights_are_stored_once_and_tied_again_on_load(task_data, tmp_path):
+    spec = task_data["lm"].spec
+    path = _export(tb.build_model(spec, "tiny"), spec, tmp_path / "bundle")
+    stored = load_file(str(path / "model.safetensors"))
+    reloaded, meta = tb.load_bundle(path)
+
+    assert "head.weight" not in stored and "transformer.tok.weight" in stored
+    assert meta["model"]["tied_weights"] == {"head.weight": "transformer.tok.weight"}
+    assert reloaded.head.weight is reloaded.transformer.tok.weight
+
+
+def test_training_config_and_task_spec_round_trip_exactly(task_data, tmp_path):
+    spec = task_data["text-cls"].spec
+    cfg = tb.TrainingConfig(epochs=7, learning_rate=1e-3, wandb_mode="offline", export_formats=["safetensors"])
+    path = tb.export_bundle(tb.build_model(spec, "tiny"), cfg, spec, tmp_path / "bundle")
+    _, meta = tb.load_bundle(path)
+
+    assert meta["training_config"] == cfg
+    assert tb.TaskSpec.from_dict(json.loads((path / "task_spec.json").read_text())) == spec
+
+
+def test_reference_profile_is_stored_and_returned(task_data, tmp_path):
+    spec = task_data["vision-cls"].spec
+    profile = {"features": {"brightness": {"mean": 0.31, "quantiles": [0.1, 0.5, 0.9]}}, "n": 24}
+    path = _export(tb.build_model(spec, "tiny"), spec, tmp_path / "bundle", reference_profile=profile)
+
+    assert json.loads((path / "reference_profile.json").read_text()) == profile
+    assert tb.load_bundle(path)[1]["reference_profile"] == profile
+
+
+def test_load_bundle_keeps_the_callers_random_state(task_data, tmp_path):
+    spec = task_data["vision-cls"].spec
+    path = _export(tb.build_model(spec, "tiny"), spec, tmp_path / "bundle")
+    torch.manual_seed(11)
+    expected = torch.rand(3)
+    torch.manual_seed(11)
+    tb.load_bundle(path)
+    assert torch.equal(torch.rand(3), expected)
+
+
+# --- integrity ---
+
+def test_load_bundle_refuses_a_flipped_byte_in_the_weights(task_data, tmp_path):
+    spec = task_data["vision-cls"].spec
+    path = _export(tb.build_model(spec, "tiny"), spec, tmp_path / "bundle")
+    weights = path / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))
+
+    with pytest.raises(BundleError, match=r"model\.safetensors: sha256 mismatch"):
+        tb.load_bundle(path)
+
+
+def test_load_bundle_refuses_a_truncated_or_missing_file(task_data, tmp_path):
+    spec = task_data["vision-cls"].spec
+    path = _export(tb.build_model(spec, "tiny"), spec, tmp_path / "bundle")
+    spec_file = path / "task_spec.json"
+    spec_file.write_bytes(spec_file.read_bytes()[:20])
+    with pytest.raises(BundleError, match=r"task_spec\.json: sha256 mismatch"):
+        tb.load_bundle(path)
+
+    (path / "inference.py").unlink()
+    with pytest.raises(BundleError, match=r"inference\.py: missing"):
+        tb.load_bundle(path)
+
+
+def test_load_bundle_refuses_a_folder_that_is_not_a_bundle(tmp_path):
+    with pytest.raises(BundleError, match=r"metadata\.json: missing"):
+        tb.load_bundle(tmp_path)
+    (tmp_path / "metadata.json").write_text('{"format": "trainbook-bu')
+    with pytest.raises(BundleError, match=r"metadata\.json: not valid JSON"):
+        tb.load_bundle(tmp_path)
+
+
+def test_export_refuses_to_replace_a_folder_that_is_not_a_bundle(task_data, tmp_path):
+    spec = task_data["vision-cls"].spec
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(BundleError, match="is not a trainbook bundle"):
+        _export(tb.build_model(spec, "tiny"), spec, tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_export_again_replaces_the_previous_bundle(task_data, tmp_path):
+    spec = task_data["vision-cls"].spec
+    _export(tb.build_model(spec, "tiny", seed=1), spec, tmp_path / "bundle")
+    second = tb.build_model(spec, "tiny", seed=2)
+    path = _export(second, spec, tmp_path / "bundle")
+    reloaded, _ = tb.load_bundle(path)
+    assert torch.equal(reloaded.head[1].weight, second.head[1].weight)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+# --- other models ---
+
+def test_user_model_file_is_copied_into_the_bundle_with_its_arguments(task_data, tmp_path):
+    spec = task_data["vision-cls"].spec
+    source = tmp_path / "my_model.py"
+    source.write_text(textwrap.dedent("""
+        import torch
+
+        class Tiny(torch.nn.Module):
+            def __init__(self, hidden=4, classes=10):
+                super().__init__()
+                self.body = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, hidden),
+                                                torch.nn.ReLU(), torch.nn.Linear(hidden, classes))
+
+            def forward(self, pixel_values):
+                return self.body(pixel_values)
+        """))
+    model = tb.load_model_file(source, hidden=12)
+    path = _export(model, spec, tmp_path / "bundle")
+    source.unlink()  # the bundle must not need the original file
+    reloaded, meta = tb.load_bundle(path)
+
+    batch = _batch(task_data["vision-cls"])
+    assert torch.equal(_logits(model, batch, spec), _logits(reloaded, batch, spec))
+    assert meta["model_config"]["source"] == "file"
+    assert meta["model_config"]["kwargs"] == {"hidden": 12}
+    assert "model_code.py" in meta["files"]
+    assert not (path / "__pycache__").exists()
+
+
+def test_importable_model_class_round_trips(task_data, tmp_path):
+    spec = task_data["vision-cls"].spec
+    model = DataDependent()
+    reloaded, meta = tb.load_bundle(_export(model, spec, tmp_path / "bundle"))
+    assert type(reloaded) is DataDependent
+    assert meta["model_config"] == {"source": "import", "module": __name__, "qualname": "DataDependent"}
+
+
+def test_export_refuses_a_class_defined_inside_a_function(task_data, tmp_path):
+    class Local(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(64, 10)
+
+        def forward(self, pixel_values):
+            return self.linear(pixel_values.flatten(1))
+
+    with pytest.raises(BundleError, match="could not import it again.*load_model_file"):
+        _export(Local(), task_data["vision-cls"].spec, tmp_path / "bundle")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_refuses_an_importable_class_that_needs_arguments(task_data, tmp_path):
+    with pytest.raises(BundleError, match=r"NeedsArgs\(\) cannot be built without arguments"):
+        _export(NeedsArgs(10), task_data["vision-cls"].spec, tmp_path / "bundle")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parity_failure_is_an_error_and_the_bundle_refuses_to_load(task_data, tmp_path):
+    model = ScaledLinear()
+    model.scale = 3.0  # not part of the state dict, so the reloaded model differs
+    with pytest.raises(BundleError, match="outputs differ from the model's"):
+        _export(model, task_data["vision-cls"].spec, tmp_path / "bundle")
+    meta = json.loads((tmp_path / "bundle" / "metadata.json").read_text())
+    assert meta["parity"]["passed"] is False and meta["parity"]["max_abs_diff"] > 1e-5
+    with pytest.raises(BundleError, match="failed its parity check"):
+        tb.load_bundle(tmp_path / "bundle")
+
+
+def test_metrics_must_be_json_serialisable(task_data, tmp_path):
+    spec = task_data["vision-cls"].spec
+    with pytest.raises(TypeError, match="metrics must be JSON-serialisable; found a object"):
+        _export(tb.build_model(spec, "tiny"), spec, tmp_path / "bundle", metrics={"x": object()})
+
+
+# --- torch.export ---
+
+def test_torch_export_program_is_written_hashed_and_runs_other_shapes(task_data, tmp_path):
+    data = task_data["text-cls"]
+    model = tb.build_model(data.spec, "tiny")
+    path = _export(model, data.spec, tmp_path / "bundle", formats=("safetensors", "torch_export"))
+    _, meta = tb.load_bundle(path)
+
+    assert meta["torch_export"]["status"] == "ok" and meta["torch_export"]["max_abs_diff"] <= 1e-6
+    assert "model.pt2" in meta["files"]
+    program = torch.export.load(str(path / "model.pt2"))
+    batch = _batch(data, n=3)  # batch 3 x 128 tokens; the export used 2 x 16
+    with torch.no_grad():
+        out = program.module()(batch["input_ids"], batch["attention_mask"])
+    assert (out - _logits(model, batch, data.spec)).abs().max().item() <= 1e-5
+
+
+def test_torch_export_failure_is_recorded_and_warned_not_raised(task_data, tmp_path):
+    spec = task_data["vision-cls"].spec
+    with pytest.warns(RuntimeWarning, match="torch.export failed"):
+        path = _export(DataDependent(), spec, tmp_path / "bundle", formats=("safetensors", "torch_export"))
+    _, meta = tb.load_bundle(path)
+    assert meta["torch_export"]["status"] == "failed" and meta["torch_export"]["error"]
+    assert not (path / "model.pt2").exists()
+
+
+# --- inference.py ---
+
+@pytest.mark.parametrize("task", TASKS)
+def test_inference_script_prints_the_models_predictions_in_a_fresh_process(task, task_data, tmp_path):
+    data = task_data[task]
+    model = tb.build_model(data.spec, "tiny", seed=5)
+    path = _export(model, data.spec, tmp_path / "bundle")
+    samples = write_samples(data.val, data.spec, tmp_path / ("samples.txt" if task != "vision-cls" else "images"), n=3)
+
+    run = subprocess.run([sys.executable, str(path / "inference.py"), str(samples), "--max-new-bytes", "8"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert lines == predict(model.eval(), data.spec, samples, max_new_bytes=8)
+    assert len(lines) == 3
+    if data.spec.kind == "classification":
+        assert all(line.split("\t")[1] in data.spec.class_names for line in lines)
+    else:
+        assert all("\t-> " in line for line in lines)
+
+
+def test_inference_script_names_a_missing_input(task_data, tmp_path):
+    spec = task_data["text-cls"].spec
+    path = _export(tb.build_model(spec, "tiny"), spec, tmp_path / "bundle")
+    run = subprocess.run([sys.executable, str(path / "inference.py"), str(tmp_path / "nope.txt")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert "nope.txt does not exist" in run.stderr and "Traceback" not in run.stderr
+
+    (path / "model_config.json").write_text("{}")
+    samples = write_samples(task_data["text-cls"].val, spec, tmp_path / "samples.txt", n=1)
+    run = subprocess.run([sys.executable, str(path / "inference.py"), str(samples)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert "model_config.json: sha256 mismatch" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_read_examples_cuts_an_lm_text_file_into_max_seq_len_windows(tmp_path):
+    text = tmp_path / "prod.txt"
+    text.write_bytes(b"x" * 300)
+    windows = read_examples(text, tb.TaskSpec.preset("lm"))
+    assert [len(w["input_ids"]) for w in windows] == [128, 128, 44]
+    assert all("labels" not in w for w in windows)
+
+
+# --- the Trainer hook ---
+
+def test_trainer_export_writes_the_best_checkpoints_weights(task_data, tmp_path):
+    data = task_data["vision-cls"]
+    cfg = tb.TrainingConfig(epochs=3, batch_size=8, learning_rate=3e-3, output_dir=str(tmp_path), run_name="r",
+                            wandb_mode="disabled", progress_bar=False, export_bundle=True,
+                            early_stopping_mode="max")  # "best" = highest val_loss: the first epoch
+    result = tb.Trainer(tb.build_model(data.spec, "tiny"), training_config=cfg,
+                        task_spec=data.spec).train(data.train, data.val)
+
+    assert result.bundle_path == str(tmp_path / "r" / "bundle")
+    assert result.best_epoch == 1 and len(result.history) == 3
+    stored = load_file(str(Path(result.bundle_path) / "model.safetensors"))
+    best = torch.load(result.best_checkpoint, weights_only=True)["model"]
+    last = torch.load(result.last_checkpoint, weights_only=True)["model"]
+    assert stored.keys() == best.keys()
+    assert all(torch.equal(stored[k], best[k]) for k in best)
+    assert not all(torch.equal(stored[k], last[k]) for k in last)
+    meta = json.loads((Path(result.bundle_path) / "metadata.json").read_text())
+    assert meta["metrics"]["best_epoch"] == 1
+    assert meta["metrics"]["best_metric"] == pytest.approx(result.history[0]["val_loss"])
+    assert meta["parity"]["passed"]
+
+
+# --- drift ---
+
+def test_check_drift_explains_a_bundle_without_reference_profile(task_data, tmp_path):
+    spec = task_data["vision-cls"].spec
+    path = _export(tb.build_model(spec, "tiny"), spec, tmp_path / "bundle")
+    with pytest.raises(BundleError, match="reference_profile.json is empty.*profile_dataset"):
+        tb.check_drift(path, task_data["vision-cls"].current)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("trainbook.drift") is None,
+                    reason="trainbook.drift (profile_dataset/compare_profiles) is not written yet")
+def test_check_drift_compares_new_data_with_the_bundles_reference(tmp_path):
+    data = tb.load_task_data("vision-cls", limit=120, shift="brightness:0.5")
+    model = tb.build_model(data.spec, "tiny")
+    ref = tb.profile_dataset(data.train, data.spec, model=model)
+    path = _export(model, data.spec, tmp_path / "bundle", reference_profile=ref)
+
+    same = tb.check_drift(path, data.val)
+    shifted = tb.check_drift(path, data.current)
+    assert isinstance(shifted, tb.DriftReport)
+    assert shifted.dataset_drift and shifted.share_drifted > same.share_drifted
+    assert shifted.row("brightness")["drifted"] and not same.row("brightness")["drifted"]
+
+    # unlabelled image files: no labels, no loss, so those features are skipped with a warning naming them
+    images = write_samples(data.current, data.spec, tmp_path / "production", n=len(data.current))
+    with pytest.warns(UserWarning, match="not compared: confidence, labels, loss, predicted"):
+        from_files = tb.check_drift(path, images)
+    assert from_files.n_current == len(data.current) and from_files.row("brightness")["drifted"]
