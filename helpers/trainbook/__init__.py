@@ -24,7 +24,8 @@ _EXPORTS = {
     "profile_dataset": "drift", "compare_profiles": "drift", "DriftReport": "drift",
     "plot_drift_dashboard": "dashboard", "drift_explorer": "dashboard",
     "run_search": "search", "SearchResult": "search", "plot_search": "search",
-    "export_bundle": "export", "load_bundle": "export", "check_drift": "export",
+    "loguniform": "search", "uniform": "search", "choice": "search", "intuniform": "search",
+    "export_bundle": "export", "load_bundle": "export", "check_drift": "export", "BundleError": "export",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -12,7 +12,8 @@ import platform
 import sys
 
 REQUIRED_MODULES = ("config", "tasks", "data", "models", "engine.trainer", "engine.loop",
-                    "engine.optim", "engine.checkpoint", "tracking", "env", "lint", "dashboard")
+                    "engine.optim", "engine.checkpoint", "tracking", "env", "lint", "dashboard",
+                    "drift", "search", "export")
 
 
 class InstallationError(ImportError):
@@ -44,7 +45,7 @@ def torchrun_env() -> dict | None:
 
 def torchrun_hint(nproc: int = 2) -> str:
     return (f"Run: torchrun --nproc_per_node {nproc} -m trainbook train --config run.json "
-            "(write the config with cfg.save('run.json'))")
+            "(write it with cfg.save('run.json') and add \"task\": \"<lm|text-cls|vision-cls>\")")
 
 
 def check_strategy(strategy: str):
@@ -120,6 +121,7 @@ def environment() -> dict:
         "torch": torch.__version__,
         "trainbook": trainbook.__version__,
         "torchrun": torchrun_env(),
+        "strategy": "ddp (torchrun)" if torchrun_env() else "single process (DDP: python -m trainbook train under torchrun)",
         "auto_precision": "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp16" if cuda else "fp32",
     }
     return info

@@ -102,6 +102,7 @@ class Trainer:
         device = resolve_device(cfg.device) if not dist.enabled else dist.device
         precision = resolve_precision(cfg.precision, device)
         run_dir, ckpt_dir = cfg.run_dir, cfg.resolved_checkpoint_dir
+        say = print if dist.is_main else _silent  # one console line per event, from rank 0
         torch.manual_seed(cfg.seed)
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -120,7 +121,7 @@ class Trainer:
         # restore the newest checkpoint of this run when resuming
         state, resumed_from = self._restore(resume or cfg.resume, ckpt_dir, optimizer, runner, device)
         if state.finished:
-            print(f"run already finished at step {state.step}; result loaded from {resumed_from}")
+            say(f"run already finished at step {state.step}; result loaded from {resumed_from}")
             return self._result(state, run_dir, ckpt_dir, t0, resumed_from)
         tracker = self.tracker or MetricsTracker.for_run(cfg, run_dir, dist.rank,
                                                          resume_step=state.step if resumed_from else None)
@@ -128,7 +129,7 @@ class Trainer:
             ckpt.clean_temp_files(ckpt_dir)
             cfg.save(run_dir / "training_config.json")
             tracker.log_config(cfg.to_dict())
-        print(f"training {spec.name} on {device} ({precision}) | {len(train_data)} samples | "
+        say(f"training {spec.name} on {device} ({precision}) | {len(train_data)} samples | "
               f"{steps_per_epoch} steps/epoch x {cfg.epochs} epochs"
               + (f" | resumed at step {state.step} from {resumed_from}" if resumed_from else ""))
 
@@ -182,7 +183,7 @@ class Trainer:
             state.epoch, state.window, state.epoch_sums = epoch + 1, 0, {}
             improved = self._track_best(state, row, val_data is not None)
             tracker.log({f"epoch/{k}": v for k, v in row.items()}, step=state.step)
-            print(_summary_line(row, cfg.epochs))
+            say(_summary_line(row, cfg.epochs))
             # once in a while: epoch checkpoint, and the best one
             stop_requested = bool(on_epoch_end is not None and on_epoch_end(dict(row)))
             state.stopped_early = stop_requested or bool(cfg.early_stopping_patience
@@ -194,12 +195,13 @@ class Trainer:
                 if state.finished or (cfg.save_every_n_epochs and state.epoch % cfg.save_every_n_epochs == 0):
                     self._save(state, model, optimizer, runner, ckpt_dir)
             if stop_requested:
-                print("stopped: on_epoch_end asked to stop")
+                say("stopped: on_epoch_end asked to stop")
             elif state.stopped_early:
-                print(f"early stopping: {self._metric_name()} did not improve for {state.bad_evals} evaluations")
+                say(f"early stopping: {self._metric_name()} did not improve for {state.bad_evals} evaluations")
             if state.finished:
                 break
 
+        dist.barrier()  # every rank sees rank 0's last checkpoint in its result
         result = self._result(state, run_dir, ckpt_dir, t0, resumed_from, tracking=tracker_info(tracker))
         if dist.is_main:
             result.bundle_path = self._export(result, model, device)
@@ -365,6 +367,10 @@ class _CompileWithFallback(torch.nn.Module):
             warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); running the model eagerly",
                           RuntimeWarning, stacklevel=2)
             return self.eager(*args, **kwargs)
+
+
+def _silent(*args, **kwargs):
+    pass
 
 
 def tracker_info(tracker) -> dict:
