@@ -8,9 +8,11 @@ PY := $(VENV)/bin/python
 # machine's disk. Any torch>=2.4 works: make TORCH_SPEC="torch>=2.4" install
 TORCH_SPEC ?= torch==2.13.0
 RUN_NAME ?= notebook
+# make test-colab : the notebook's Colab path under Colab's pinned package versions (.venv-colab)
+COLAB_VENV ?= .venv-colab
 PYTEST_FLAGS ?= -q -p no:cacheprovider
 
-.PHONY: install run test unit nbval lint bench clean
+.PHONY: install run test unit nbval lint bench clean test-colab
 
 install: $(VENV)/.installed
 
@@ -39,9 +41,14 @@ nbval: install
 
 lint: install
 	$(PY) -m trainbook.lint notebooks/
+	$(PY) notebooks/build.py --check
+
+test-colab: install
+	PYTHON="$(PYTHON)" TORCH_SPEC="$(TORCH_SPEC)" bash tests/colab_env.sh $(COLAB_VENV)
+	TRAINBOOK_COLAB_VENV="$(abspath $(COLAB_VENV))" $(PY) -m pytest $(PYTEST_FLAGS) tests/test_colab.py -k colab_versions
 
 bench: install
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) runs notebooks/runs .pytest_cache helpers/*.egg-info
+	rm -rf $(VENV) $(COLAB_VENV) runs notebooks/runs .pytest_cache helpers/*.egg-info
