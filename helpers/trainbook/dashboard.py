@@ -1,11 +1,15 @@
-"""Figures: training curves (and, with the drift module, the drift dashboard).
+"""Figures: training curves, the 4-panel drift dashboard and the drift explorer.
 
     fig = plot_training(result); fig.savefig(run_dir / "training_curves.png")
+    plot_drift_dashboard(report).savefig(run_dir / "drift_dashboard.png"); drift_explorer(report)
 
-matplotlib is imported inside each function; nothing is shown or saved as a side effect.
+matplotlib is imported inside each function; the plot_* functions show and save nothing (the
+caller does), drift_explorer displays its widget or figure in the notebook.
 """
 
 from __future__ import annotations
+
+import os
 
 
 def _figure(n_axes: int, width: float = 12.0, height: float = 3.4):
@@ -47,3 +51,182 @@ def plot_training(result) -> "Figure":  # noqa: F821
     ax_speed.bar(epochs, [h[key] for h in history], color="tab:gray")
     ax_speed.set(title=key.replace("_per_s", "/s"), xlabel="epoch")
     return fig
+
+
+# --- drift ---
+
+_STATUS_COLORS = {"ok": "tab:green", "warn": "tab:orange", "drift": "tab:red"}
+_STATUS_RANK = {"ok": 0, "warn": 1, "drift": 2}
+
+
+def _severity(row: dict) -> tuple:
+    return _STATUS_RANK[row["status"]], row["score"] / row["threshold"]
+
+
+def _plot_distribution(ax, dist: dict):
+    if dist["kind"] == "numeric":
+        ax.stairs(dist["reference"], dist["edges"], fill=True, alpha=0.35, color="tab:blue", label="reference")
+        ax.stairs(dist["current"], dist["edges"], color="tab:red", linewidth=1.5, label="current")
+    else:
+        x = range(len(dist["categories"]))
+        ax.bar([i - 0.2 for i in x], dist["reference"], width=0.4, color="tab:blue", alpha=0.6, label="reference")
+        ax.bar([i + 0.2 for i in x], dist["current"], width=0.4, color="tab:red", alpha=0.8, label="current")
+        ax.set_xticks(list(x), [str(c)[:8] for c in dist["categories"]], rotation=45, fontsize=8)
+    ax.set_ylabel("% of samples")
+    ax.legend(fontsize=8)
+
+
+def _plot_scores(ax, rows: list[dict], cap: float = 5.0):
+    rows = sorted(rows, key=_severity)
+    ratios = [r["score"] / r["threshold"] for r in rows]
+    y = range(len(rows))
+    ax.barh(list(y), [min(v, cap) for v in ratios], color=[_STATUS_COLORS[r["status"]] for r in rows])
+    for i, (r, v) in enumerate(zip(rows, ratios)):
+        ax.text(min(v, cap) + 0.05, i, f"{r['statistic']} {r['score']:.3g}", va="center", fontsize=8)
+    ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
+    ax.set_yticks(list(y), [r["feature"] + (" (model)" if r.get("group") == "model" else "") for r in rows], fontsize=8)
+    ax.set_xlim(0, cap * 1.35)
+    ax.set_xlabel("score / drift threshold (dashed line = drift)")
+
+
+def _plot_over_time(ax, series: dict):
+    x = list(range(1, len(series["current"]) + 1))
+    if series["band"] is not None:
+        lo, hi = series["band"]
+        ax.axhspan(lo, hi, color="tab:blue", alpha=0.15, label="reference band (mean +- 3 std)")
+        outside = [(i, v) for i, v in zip(x, series["current"]) if not lo <= v <= hi]
+        if outside:
+            ax.scatter(*zip(*outside), color="tab:red", zorder=3, label="outside the band")
+    ax.plot(x, series["current"], marker="o", color="black", label="current chunks")
+    ax.set_xlabel(f"chunk of current data (~{series['chunk_size']} samples each)")
+    ax.set_ylabel("JS distance to the reference")
+    ax.legend(fontsize=8)
+
+
+def plot_drift_dashboard(report) -> "Figure":  # noqa: F821
+    """The four drift panels: distribution, scores, over time, predictions/labels with the verdict.
+
+    1. reference vs current histogram (shared bins, percent) of the most drifted numeric feature;
+    2. every feature's score divided by its drift threshold, coloured ok/warn/drift;
+    3. the JS distance of each chunk of current data for the most drifted feature, with the band
+       from reference chunks; 4. predicted classes (or labels, or confidence) reference vs current,
+       with the verdict ("3 of 7 features drifted: dataset drift").
+
+    Args:
+        report: a DriftReport (tb.compare_profiles / drift.compare_arrays).
+    Returns:
+        a matplotlib Figure with exactly 4 titled axes; nothing is shown or saved.
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install matplotlib") from None
+    fig = Figure(figsize=(12, 8), layout="constrained")
+    (ax_dist, ax_scores), (ax_time, ax_pred) = fig.subplots(2, 2)
+    rows = sorted(report.rows, key=_severity, reverse=True)
+    top = next((r for r in rows if r["kind"] == "numeric"), rows[0])
+    _plot_distribution(ax_dist, report.distributions[top["feature"]])
+    ax_dist.set_title(f"distribution: {top['feature']} ({top['statistic']} {top['score']:.3g}, {top['status']})")
+    _plot_scores(ax_scores, report.rows)
+    ax_scores.set_title("drift score per feature")
+    _plot_over_time(ax_time, report.over_time[rows[0]["feature"]])
+    ax_time.set_title(f"over time: {rows[0]['feature']}")
+    names = [r["feature"] for r in report.rows]
+    shown = next((n for n in ("predicted", "labels", "confidence") if n in names), None)
+    title = f"predictions / labels: {shown}"
+    if shown is None:  # no model and no labels: the most drifted categorical (else another) feature
+        others = [r for r in rows if r is not top] or rows
+        shown = next((r for r in others if r["kind"] == "categorical"), others[0])["feature"]
+        title = f"no predictions / labels profiled; {shown}"
+    _plot_distribution(ax_pred, report.distributions[shown])
+    ax_pred.set_ylim(0, ax_pred.get_ylim()[1] * 1.3)  # room for the verdict
+    ax_pred.set_title(title)
+    color = "tab:red" if report.dataset_drift else "tab:green"
+    ax_pred.text(0.02, 0.97, report.verdict(), transform=ax_pred.transAxes, va="top", fontsize=11, color=color,
+                 bbox={"facecolor": "white", "edgecolor": color, "alpha": 0.9})
+    fig.suptitle(f"drift: {report.n_current} current vs {report.n_reference} reference examples")
+    return fig
+
+
+def _feature_figure(report, feature: str) -> "Figure":  # noqa: F821
+    from matplotlib.figure import Figure
+
+    row = report.row(feature)
+    fig = Figure(figsize=(8, 3.6), layout="constrained")
+    ax = fig.subplots()
+    _plot_distribution(ax, report.distributions[feature])
+    ax.set_title(f"{feature}: {row['statistic']} {row['score']:.3g} (drift at {row['threshold']:g}), "
+                 f"{row['test']} p={row['p_value']:.3g}, {row['status']}")
+    return fig
+
+
+def _png(fig):
+    import io
+
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return Image(data=buf.getvalue())
+
+
+def _live_frontend() -> bool:
+    """A notebook someone is looking at: Colab, or a Jupyter kernel not started by papermill/nbval/nbconvert."""
+    from .env import in_colab, in_notebook
+
+    if not in_notebook():
+        return False
+    if in_colab():
+        return True
+    try:
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as fh:
+            parent = fh.read().decode(errors="replace")
+    except OSError:  # no /proc (macOS, Windows): assume a live frontend; widgets still work headless
+        return True
+    return not any(runner in parent for runner in ("papermill", "nbval", "pytest", "nbconvert", "nbclient"))
+
+
+def drift_explorer(report, interactive: bool | None = None):
+    """Explore a DriftReport feature by feature.
+
+    In a live notebook (Jupyter, Colab) a dropdown lists the features, most drifted first, and
+    redraws the chosen one's reference-vs-current distribution. Headless (papermill, nbval, a
+    script) it shows the static dashboard instead.
+
+    Args:
+        report: a DriftReport.
+        interactive: True forces the dropdown, False the static dashboard; None decides from
+            where it runs (see _live_frontend).
+    Returns:
+        the ipywidgets VBox (dropdown) or the dashboard Figure (static).
+    Raises:
+        ImportError: the dropdown was asked for and ipywidgets is not installed.
+    """
+    from .env import in_notebook
+
+    if not (_live_frontend() if interactive is None else interactive):
+        fig = plot_drift_dashboard(report)
+        if in_notebook():
+            from IPython.display import display
+
+            display(_png(fig))
+        return fig
+    try:
+        import ipywidgets as widgets
+    except ImportError:
+        raise ImportError("drift_explorer's dropdown needs ipywidgets: pip install ipywidgets") from None
+    from IPython.display import clear_output, display
+
+    names = [r["feature"] for r in sorted(report.rows, key=_severity, reverse=True)]
+    dropdown = widgets.Dropdown(options=names, value=names[0], description="feature")
+    out = widgets.Output()
+
+    def draw(change=None):
+        with out:
+            clear_output(wait=True)
+            display(_png(_feature_figure(report, dropdown.value)))
+    dropdown.observe(draw, names="value")
+    draw()
+    box = widgets.VBox([dropdown, out])
+    display(box)
+    return box

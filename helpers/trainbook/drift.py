@@ -1,0 +1,414 @@
+"""Dataset profiles, drift reports and the drift verdict.
+
+    ref = profile_dataset(data.train, spec, model=model)
+    report = compare_profiles(ref, profile_dataset(data.current, spec, model=model))
+
+Profiles are JSON dicts (an export bundle stores one as reference_profile.json); comparing two
+profiles needs no raw data. Features: text -> length, unknown_rate (bytes outside printable
+ASCII), lines, token_entropy (bits per sequence), tokens (frequencies); vision -> brightness,
+contrast, sharpness (mean |neighbour difference|), channel_<c>_mean when there are several
+channels; classification -> labels; with a model -> confidence (max softmax), loss and
+predicted (class, or next token for lm). What is stored per feature: see drift_stats.
+
+A feature drifts when its change is large AND significant: numeric PSI >= 0.25 (warn 0.1) with
+KS p < 0.05; categorical JS distance >= 0.1 (warn 0.05) with chi-square p < 0.05. Large samples
+then do not flag trivial differences and small ones do not flag noise. The dataset drifts when
+>= 50% of the data features drift, or when the label distribution drifts (a prior shift).
+Model outputs (confidence, loss, predicted) are reported and plotted but not counted: a model
+fits its training set, so its outputs there differ from any held-out data even without drift,
+and the verdict stays the same with or without a model. Override any of these with
+`thresholds={...}` (keys of DEFAULT_THRESHOLDS). Over time: the JS distance
+(numeric features binned at the reference deciles) of each of ~10 consecutive chunks of current
+data to the whole reference, with a band (mean +- 3 std) from reference chunks of about the same
+size; JS stays bounded on small chunks where PSI's 1e-4 floor explodes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+
+import numpy as np
+
+from .drift_stats import (Sketch, bin_shares, categorical_summary, chi2_test, chunk_ids, counts_by_chunk,
+                          js_distance, ks_test, numeric_summary, psi, psi_edges, sketch_ks, sketch_psi,
+                          sketch_wasserstein, wasserstein)
+
+__all__ = ["DEFAULT_THRESHOLDS", "DriftReport", "chi2_test", "compare_arrays", "compare_profiles", "js_distance",
+           "ks_test", "profile_arrays", "profile_dataset", "psi", "wasserstein"]
+
+DEFAULT_THRESHOLDS = {"psi_warn": 0.1, "psi_drift": 0.25, "js_warn": 0.05, "js_drift": 0.1,
+                      "p_value": 0.05, "drift_share": 0.5, "psi_bins": 10}
+PROFILE_FORMAT, PROFILE_VERSION = "trainbook.drift.profile", 1
+N_GROUPS = 10   # chunks of current data in the over-time panel
+MODEL_FEATURES = ("confidence", "loss", "predicted")
+_PRINTABLE = np.zeros(256, bool)
+_PRINTABLE[32:127] = _PRINTABLE[[9, 10, 13]] = True
+
+
+# --- profiles ---
+
+def _text_features(examples, spec, chunk_of):
+    vocab, key = spec.vocab_size, spec.input_key
+    byte_level = vocab == 256
+    cols = {"length": [], "unknown_rate": [], "token_entropy": []} | ({"lines": []} if byte_level else {})
+    token_counts = []
+    for e in examples:
+        ids = np.asarray(e[key]).astype(np.int64).ravel()
+        inside = (ids >= 0) & (ids < vocab)
+        counts = np.bincount(ids[inside], minlength=vocab)
+        p = counts[counts > 0] / max(1, counts.sum())
+        cols["length"].append(len(ids))
+        outside = (~inside).sum() + ((~_PRINTABLE[ids[inside]]).sum() if byte_level else 0)
+        cols["unknown_rate"].append(float(outside) / max(1, len(ids)))
+        cols["token_entropy"].append(float(-(p * np.log2(p)).sum()))
+        if byte_level:
+            cols["lines"].append(int(counts[10]))
+        token_counts.append(counts)
+    tokens = counts_by_chunk(chunk_of, token_counts, vocab)
+    return cols, {"tokens": (tokens, _token_names(vocab))}
+
+
+def _token_names(vocab: int) -> list[str]:
+    """Byte-level vocabularies: the character ('e', 'space', '\\n', '0xe2'); otherwise the id."""
+    if vocab != 256:
+        return [str(i) for i in range(vocab)]
+    special = {9: "\\t", 10: "\\n", 13: "\\r", 32: "space"}
+    return [special.get(i, chr(i) if 33 <= i < 127 else f"0x{i:02x}") for i in range(256)]
+
+
+def _vision_features(examples, spec):
+    import torch
+
+    cols = {"brightness": [], "contrast": [], "sharpness": []}
+    for start in range(0, len(examples), 256):
+        x = torch.stack([examples[i][spec.input_key] for i in range(start, min(start + 256, len(examples)))]).float()
+        cols["brightness"] += x.mean((1, 2, 3)).tolist()
+        cols["contrast"] += x.flatten(1).std(1, unbiased=False).tolist()
+        dx, dy = (x[..., :, 1:] - x[..., :, :-1]).abs(), (x[..., 1:, :] - x[..., :-1, :]).abs()
+        cols["sharpness"] += ((dx.flatten(1).mean(1) + dy.flatten(1).mean(1)) / 2).tolist()
+        if x.shape[1] > 1:
+            for c, v in enumerate(x.mean((2, 3)).T.tolist()):
+                cols.setdefault(f"channel_{c}_mean", []).extend(v)
+    return cols, {}
+
+
+def _model_features(model, examples, spec, batch_size: int = 64):
+    """Per-example confidence (max softmax), loss and predicted class (lm: next token, per position).
+
+    Unlabelled classification examples (production data) get no loss feature.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from .engine.loop import make_forward
+    from .tasks import IGNORE_INDEX, collator_for
+
+    collate, forward = collator_for(spec), make_forward(model, spec)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    labelled = spec.kind == "lm" or spec.label_key in examples[0]
+    if not labelled:  # the collator needs a label; a placeholder, and no loss
+        examples = [{**e, spec.label_key: 0} for e in examples]
+    cols, predicted, was_training = {"confidence": [], "loss": []}, [], model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(examples), batch_size):
+                batch = collate([examples[i] for i in range(start, min(start + batch_size, len(examples)))])
+                batch = {k: v.to(device) for k, v in batch.items()}
+                logits, labels = forward(batch).float(), batch[spec.label_key]
+                if spec.kind == "lm":
+                    logits, labels = logits[:, :-1], labels[:, 1:]
+                    mask = (labels != IGNORE_INDEX).float()
+                    per = lambda v: ((v * mask).sum(1) / mask.sum(1).clamp(min=1)).cpu().tolist()  # noqa: E731
+                    ce = F.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")
+                    cols["loss"] += per(ce)
+                    cols["confidence"] += per(logits.softmax(-1).amax(-1))
+                    for row, valid in zip(logits.argmax(-1).cpu().numpy(), mask.bool().cpu().numpy()):
+                        predicted.append(np.bincount(row[valid], minlength=logits.shape[-1]))
+                else:
+                    cols["loss"] += F.cross_entropy(logits, labels, reduction="none").cpu().tolist()
+                    cols["confidence"] += logits.softmax(-1).amax(-1).cpu().tolist()
+                    predicted += [np.eye(logits.shape[-1], dtype=np.int64)[c] for c in logits.argmax(-1).cpu().tolist()]
+    finally:
+        model.train(was_training)
+    if not labelled:
+        del cols["loss"]
+    return cols, predicted
+
+
+def profile_dataset(data, spec, model=None, sample_size: int | None = None) -> dict:
+    """Summarise a dataset (and a model's predictions on it) as a JSON-serialisable profile.
+
+    Args:
+        data: a dataset or list of example dicts (`data.train`, `data.current`).
+        spec: the TaskSpec (or its dict) the examples follow.
+        model: optional; adds confidence, loss and predicted-class features.
+        sample_size: profile at most this many examples, evenly spaced (order kept).
+    Returns:
+        a dict: format, version, task, modality, kind, n_examples, model (class name or None),
+        model_features, features {name: summary}.
+    Raises:
+        ValueError: empty data, a TaskData instead of a split, or a non-finite feature value.
+    """
+    from .tasks import TaskSpec
+
+    spec = TaskSpec.from_dict(spec) if isinstance(spec, dict) else spec
+    if hasattr(data, "train") and hasattr(data, "current"):
+        raise ValueError("profile_dataset got a TaskData; pass one split, e.g. data.train or data.current")
+    n = len(data)
+    if n == 0:
+        raise ValueError("profile_dataset got an empty dataset; nothing to profile")
+    if sample_size is not None and sample_size < n:
+        if sample_size < 1:
+            raise ValueError(f"sample_size must be >= 1 or None; got {sample_size}")
+        examples = [data[int(i)] for i in np.linspace(0, n - 1, sample_size).round()]
+    else:
+        examples = [data[i] for i in range(n)]
+    chunk_of = chunk_ids(len(examples))
+    numeric, categorical = (_text_features(examples, spec, chunk_of) if spec.modality == "text"
+                            else _vision_features(examples, spec))
+    names = list(spec.class_names) or [str(i) for i in range(spec.num_classes)]
+    if spec.kind == "classification" and spec.label_key in examples[0]:
+        onehot = np.eye(spec.num_classes, dtype=np.int64)
+        categorical["labels"] = (counts_by_chunk(chunk_of, [onehot[int(e[spec.label_key])] for e in examples],
+                                                  spec.num_classes), names)
+    if model is not None:
+        model_cols, predicted = _model_features(model, examples, spec)
+        numeric |= model_cols
+        k = len(predicted[0])
+        categorical["predicted"] = (counts_by_chunk(chunk_of, predicted, k),
+                                    names if spec.kind == "classification" else _token_names(k))
+    sizes = np.bincount(chunk_of)
+    features = {}
+    for name, values in numeric.items():
+        try:
+            features[name] = numeric_summary(values)
+        except ValueError as err:
+            raise ValueError(f"feature {name!r}: {err}. HINT: check the data (and the model's outputs) "
+                             "for NaN/inf.") from None
+    features |= {name: categorical_summary(c, cats, sizes) for name, (c, cats) in categorical.items()}
+    features = dict(sorted(features.items(), key=lambda item: (model is not None and item[0] in MODEL_FEATURES)))
+    return {"format": PROFILE_FORMAT, "version": PROFILE_VERSION, "task": spec.name, "modality": spec.modality,
+            "kind": spec.kind, "n_examples": len(examples), "model": None if model is None else type(model).__name__,
+            "model_features": [] if model is None else list(MODEL_FEATURES), "features": features}
+
+
+# --- comparing ---
+
+@dataclasses.dataclass
+class DriftReport:
+    """Current data compared with a reference, feature by feature.
+
+    rows: per feature: feature, group (data|model), kind, statistic (psi|js), score, threshold
+        (drift), warn_threshold, test (ks|chi2), p_value, status (ok|warn|drift), drifted,
+        n_reference, n_current; numeric rows add ks (D) and wasserstein (/ reference std).
+    share_drifted: drifted data features / data features (model outputs are not counted).
+    over_time: {feature: {statistic: "js", current: [score per chunk], reference: [...],
+        band: [lo, hi] or None, chunk_size, reference_chunk_size}}.
+    distributions: {feature: shares in percent, reference vs current, for plots}.
+    """
+
+    rows: list
+    share_drifted: float
+    dataset_drift: bool
+    thresholds: dict
+    over_time: dict
+    distributions: dict
+    n_reference: int
+    n_current: int
+    skipped: list = dataclasses.field(default_factory=list)
+
+    @property
+    def n_drifted(self) -> int:
+        return sum(r["drifted"] for r in self.rows if r["group"] == "data")
+
+    def verdict(self) -> str:
+        """'3 of 7 features drifted: dataset drift' (plus the model outputs when profiled)."""
+        data, model = ([r for r in self.rows if r["group"] == g] for g in ("data", "model"))
+        extra = f" (model outputs: {sum(r['drifted'] for r in model)} of {len(model)})" if model else ""
+        label_shift = any(r["feature"] == "labels" and r["drifted"] for r in data)
+        reason = " (label shift)" if label_shift and self.share_drifted < self.thresholds["drift_share"] else ""
+        return (f"{self.n_drifted} of {len(data)} features drifted{extra}: "
+                + (f"dataset drift{reason}" if self.dataset_drift else "no dataset drift"))
+
+    def row(self, feature: str) -> dict:
+        for r in self.rows:
+            if r["feature"] == feature:
+                return r
+        raise KeyError(f"no feature {feature!r} in this report; features: {[r['feature'] for r in self.rows]}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self) | {"n_drifted": self.n_drifted, "verdict": self.verdict()}
+
+    def __str__(self) -> str:
+        from .notebook import format_table
+
+        columns = ["feature", "group", "statistic", "score", "threshold", "test", "p_value", "status"]
+        return format_table(self.rows, columns) + "\n" + self.verdict()
+
+
+def compare_profiles(ref: dict, cur: dict, thresholds: dict | None = None) -> DriftReport:
+    """Compare a current profile with a reference profile (both from profile_dataset, or loaded JSON).
+
+    Args:
+        ref, cur: profiles. thresholds: overrides for DEFAULT_THRESHOLDS.
+    Returns:
+        DriftReport over the features both profiles have.
+    Raises:
+        ValueError: not a profile, profiles of different modalities, no common feature, or a bad threshold.
+    """
+    t = _thresholds(thresholds)
+    for p, label in ((ref, "ref"), (cur, "cur")):
+        if not isinstance(p, dict) or p.get("format") != PROFILE_FORMAT:
+            raise ValueError(f"{label} is not a drift profile. HINT: make one with tb.profile_dataset(data, spec)")
+        if p.get("version", 0) > PROFILE_VERSION:
+            raise ValueError(f"{label} has profile version {p['version']}; this trainbook reads <= {PROFILE_VERSION}. "
+                             "HINT: upgrade trainbook")
+    if ref["modality"] != cur["modality"]:
+        raise ValueError(f"cannot compare a {ref['modality']} profile with a {cur['modality']} profile")
+    names = [f for f in ref["features"] if f in cur["features"]]
+    skipped = sorted(set(ref["features"]) ^ set(cur["features"]))
+    if not names:
+        raise ValueError("the profiles have no feature in common")
+    if skipped:
+        warnings.warn(f"features in only one profile are not compared: {', '.join(skipped)}. HINT: profile both "
+                      "datasets the same way (with the same model, or both without).", stacklevel=2)
+    rows, over_time, dists = [], {}, {}
+    for name in names:
+        r, c = ref["features"][name], cur["features"][name]
+        compare = _compare_numeric if r["kind"] == "numeric" else _compare_categorical
+        row, dists[name], over_time[name] = compare(r, c, t)
+        rows.append({"feature": name, "group": "model" if name in ref.get("model_features", ()) else "data", **row})
+    counted = [r for r in rows if r["group"] == "data"] or rows
+    share = sum(r["drifted"] for r in counted) / len(counted)
+    prior_shift = any(r["feature"] == "labels" and r["drifted"] for r in rows)
+    return DriftReport(rows, share, bool(share >= t["drift_share"] or prior_shift), t, over_time, dists,
+                       int(ref["n_examples"]), int(cur["n_examples"]), skipped)
+
+
+def profile_arrays(x, feature_names=None, label: str = "x") -> dict:
+    """Profile a feature matrix (rows = samples, in order) like profile_dataset profiles a dataset.
+
+    Args:
+        x: an array of shape (n, d) (1-D means one feature). feature_names: d names (default
+            feature_0, ...). label: how errors name the matrix.
+    Returns:
+        a JSON-serialisable profile with one numeric feature per column.
+    Raises:
+        ValueError: an empty matrix, wrong names, or a non-finite value (naming the column).
+    """
+    x = np.asarray(x, dtype=float)
+    x = x.reshape(-1, 1) if x.ndim == 1 else x
+    if x.ndim != 2 or 0 in x.shape:
+        raise ValueError(f"{label} must be a non-empty (rows, features) array; got shape {x.shape}")
+    d = x.shape[1]
+    names = [f"feature_{i}" for i in range(d)] if feature_names is None else [str(n) for n in feature_names]
+    if len(names) != d or len(set(names)) != d:
+        raise ValueError(f"feature_names must be {d} distinct names; got {feature_names!r}")
+    features = {}
+    for j, name in enumerate(names):
+        try:
+            features[name] = numeric_summary(x[:, j])
+        except ValueError as err:
+            raise ValueError(f"{label} column {j} ({name!r}): {err}. HINT: drop or impute NaN/inf first.") from None
+    return {"format": PROFILE_FORMAT, "version": PROFILE_VERSION, "task": "arrays", "modality": "arrays",
+            "kind": "features", "n_examples": len(x), "model": None, "model_features": [], "features": features}
+
+
+def compare_arrays(ref_2d, cur_2d, feature_names=None, thresholds: dict | None = None) -> DriftReport:
+    """Profile two feature matrices (rows = samples, in order) and compare them column by column.
+
+    Args:
+        ref_2d, cur_2d: arrays of shape (n, d) and (m, d) (1-D means one feature).
+        feature_names: d names (default feature_0, ...). thresholds: overrides for DEFAULT_THRESHOLDS.
+    Returns:
+        DriftReport with one numeric row per column.
+    Raises:
+        ValueError: different column counts, wrong names, an empty matrix or a non-finite value.
+    """
+    shapes = [np.shape(ref_2d), np.shape(cur_2d)]
+    if len({s[1] if len(s) == 2 else 1 for s in shapes}) != 1:
+        raise ValueError(f"compare_arrays needs two arrays with the same number of columns; got shapes {shapes}")
+    return compare_profiles(profile_arrays(ref_2d, feature_names, "ref_2d"),
+                            profile_arrays(cur_2d, feature_names, "cur_2d"), thresholds)
+
+
+def _thresholds(overrides: dict | None) -> dict:
+    t = dict(DEFAULT_THRESHOLDS)
+    unknown = sorted(set(overrides or {}) - set(t))
+    if unknown:
+        raise ValueError(f"unknown threshold(s) {', '.join(unknown)}; allowed: {', '.join(t)}")
+    t.update(overrides or {})
+    bad = [f"{k}={v!r}" for k, v in t.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0]
+    if t["p_value"] >= 1 or t["drift_share"] > 1 or int(t["psi_bins"]) != t["psi_bins"] or t["psi_bins"] < 2:
+        bad.append("p_value < 1, drift_share <= 1 and an integer psi_bins >= 2 are required")
+    if bad:
+        raise ValueError(f"invalid drift thresholds (each must be a number > 0): {'; '.join(bad)}")
+    return t
+
+
+def _status(score: float, p: float, warn: float, drift: float, alpha: float) -> str:
+    if p < alpha and score >= drift:
+        return "drift"
+    return "warn" if p < alpha and score >= warn else "ok"
+
+
+def _compare_numeric(r: dict, c: dict, t: dict):
+    ref, cur, bins = Sketch.from_dict(r["sketch"]), Sketch.from_dict(c["sketch"]), int(t["psi_bins"])
+    score = sketch_psi(ref, cur.cdf, bins)
+    d, p = sketch_ks(ref, cur)
+    status = _status(score, p, t["psi_warn"], t["psi_drift"], t["p_value"])
+    row = {"kind": "numeric", "statistic": "psi", "score": score, "threshold": t["psi_drift"],
+           "warn_threshold": t["psi_warn"], "test": "ks", "p_value": p, "status": status, "drifted": status == "drift",
+           "ks": d, "wasserstein": sketch_wasserstein(ref, cur) / (r["std"] or 1.0),
+           "n_reference": r["n"], "n_current": c["n"]}
+    lo, hi = min(r["min"], c["min"]), max(r["max"], c["max"])
+    edges = np.linspace(lo, hi, 31) if hi > lo else np.array([lo - 0.5, lo + 0.5])
+    shares = lambda s: (np.diff(np.concatenate([[0.0], s.cdf(edges[1:-1]), [1.0]])) * 100).tolist()  # noqa: E731
+    dist = {"kind": "numeric", "edges": edges.tolist(), "reference": shares(ref), "current": shares(cur)}
+    edges = psi_edges(ref, bins)
+    binned = lambda f: ([k["n"] * bin_shares(Sketch.from_dict(k).cdf, edges) for k in f["chunks"]],  # noqa: E731
+                        [k["n"] for k in f["chunks"]])
+    return row, dist, _over_time(bin_shares(ref.cdf, edges), *binned(r), *binned(c))
+
+
+def _compare_categorical(r: dict, c: dict, t: dict):
+    cats = list(dict.fromkeys(r["categories"] + c["categories"]))
+    index = {k: i for i, k in enumerate(cats)}
+
+    def align(f, counts):
+        out = np.zeros(np.shape(counts)[:-1] + (len(cats),))
+        out[..., [index[k] for k in f["categories"]]] = counts
+        return out
+    rc, cc = align(r, r["counts"]), align(c, c["counts"])
+    score = js_distance(rc, cc)
+    _, p = chi2_test(rc, cc)
+    status = _status(score, p, t["js_warn"], t["js_drift"], t["p_value"])
+    row = {"kind": "categorical", "statistic": "js", "score": score, "threshold": t["js_drift"],
+           "warn_threshold": t["js_warn"], "test": "chi2", "p_value": p, "status": status, "drifted": status == "drift",
+           "n_reference": r["n"], "n_current": c["n"]}
+    rp, cp = rc / rc.sum() * 100, cc / cc.sum() * 100
+    top = np.argsort(-np.maximum(rp, cp), kind="stable")[:12]
+    dist = {"kind": "categorical", "categories": [cats[i] for i in top], "reference": rp[top].tolist(),
+            "current": cp[top].tolist()}
+    return row, dist, _over_time(rc, list(align(r, r["chunks"])), r["chunk_sizes"], list(align(c, c["chunks"])),
+                                 c["chunk_sizes"])
+
+
+def _over_time(ref_total, ref_chunks, ref_sizes, cur_chunks, cur_sizes) -> dict:
+    """JS distance to the whole reference of ~10 consecutive groups of current chunks, and of reference
+    groups of about the same size (chunks are count vectors over categories or reference-decile bins)."""
+    score = lambda group: js_distance(ref_total, sum(group)) if sum(group).sum() > 0 else 0.0  # noqa: E731
+    k = math.ceil(len(cur_chunks) / N_GROUPS)
+    cur_groups = [cur_chunks[i:i + k] for i in range(0, len(cur_chunks), k)]
+    size = sum(cur_sizes) / len(cur_groups)
+    g = max(1, round(size / (sum(ref_sizes) / len(ref_chunks))))
+    ref_scores = [score(ref_chunks[i:i + g]) for i in range(0, len(ref_chunks) - g + 1, g)]
+    band = None
+    if len(ref_scores) >= 2:
+        mean, std = float(np.mean(ref_scores)), float(np.std(ref_scores))
+        band = [max(0.0, mean - 3 * std), mean + 3 * std]
+    return {"statistic": "js", "current": [score(grp) for grp in cur_groups], "reference": ref_scores, "band": band,
+            "chunk_size": round(size), "reference_chunk_size": round(g * sum(ref_sizes) / len(ref_chunks))}
