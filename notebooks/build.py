@@ -68,6 +68,7 @@ missing or another version; elsewhere the local checkout is used. `verify_instal
 loudly when the version is wrong.'''),
     ("code", "setup", f'''\
 import importlib
+import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -78,10 +79,10 @@ WANTED_VERSION = helpers_ref.removeprefix("v")
 
 
 def installed_trainbook_version():
-    spec = importlib.util.find_spec("trainbook")
-    if spec is None:
+    try:
+        return importlib.metadata.version("trainbook")
+    except importlib.metadata.PackageNotFoundError:
         return None
-    return importlib.import_module("trainbook").__version__
 
 
 if IN_COLAB:
@@ -101,7 +102,7 @@ elif importlib.util.find_spec("trainbook") is None:
 
 import trainbook as tb
 
-tb.verify_installation(f"=={{WANTED_VERSION}}")'''),
+installed_version = tb.verify_installation(f"=={{WANTED_VERSION}}")'''),
     ("code", "environment", '''\
 env = tb.environment()
 for key, value in env.items():
@@ -162,6 +163,97 @@ tb.record(run_dir, task=task, epochs=len(result.history), total_steps=result.tot
           wall_time_s=result.wall_time_s, final=last)
 print(f"best {result.best_metric_name} {result.best_metric:.4f} at epoch {result.best_epoch}")
 print(f"run folder: {run_dir}")'''),
+    ("markdown", "drift-md", '''\
+## Drift
+
+Is `data.current` (shifted when `drift_shift` is not "none") still like the training data? Both
+are profiled with the trained model and compared feature by feature: a feature drifts when its
+change is large (PSI >= 0.25, JS distance >= 0.1) and significant (KS / chi-square p < 0.05).
+The dataset drifts when half of the data features drift, or the labels do; the model's outputs
+are shown but not counted. The profile is JSON and travels with the exported model.'''),
+    ("code", "drift", '''\
+reference_profile = tb.profile_dataset(data.train, spec, model=model)
+drift_report = tb.compare_profiles(reference_profile, tb.profile_dataset(data.current, spec, model=model))
+print(drift_report)
+tb.record(run_dir, drift_shift=drift_shift, drift_share=drift_report.share_drifted,
+          dataset_drift=drift_report.dataset_drift,
+          drifted_features=[r["feature"] for r in drift_report.rows if r["drifted"]])
+drift_path = run_dir / "drift_dashboard.png"
+tb.plot_drift_dashboard(drift_report).savefig(drift_path, dpi=90)
+display(Image(filename=str(drift_path)))'''),
+    ("markdown", "drift-explorer-md", '''\
+Pick any feature to see its reference and current distributions (a dropdown in Jupyter and
+Colab; a headless run shows the dashboard again).'''),
+    ("code", "drift-explorer", "tb.drift_explorer(drift_report);"),
+    ("markdown", "search-md", '''\
+## Hyperparameter search
+
+Runs when `run_hp_search` is on: `n_trials` trials (`search_method` grid or random) from the
+config above, each a fresh model in `run_dir/search-<method>/trial-NNN`, with median pruning.
+The journal `search.jsonl` makes it resumable: run the cell again after a disconnect and
+finished trials are not repeated. Only the best trial's checkpoint is kept.'''),
+    ("code", "search", '''\
+search_result, best_search_config = None, None
+if run_hp_search:
+    if search_method == "grid":
+        search_space = {"learning_rate": [1e-3, 3e-3, 1e-2], "weight_decay": [0.0, 0.05]}
+    else:
+        search_space = {"learning_rate": tb.loguniform(1e-4, 3e-2), "weight_decay": tb.uniform(0.0, 0.1)}
+    search_result = tb.run_search(
+        training_config, search_space,
+        model_factory=lambda: tb.build_model(spec, size=model_size, seed=seed),
+        train_data=data.train, val_data=data.val, task_spec=spec,
+        method=search_method, n_trials=n_trials, metric="val_loss", mode="min", seed=seed,
+        prune="median", search_dir=run_dir / f"search-{search_method}")
+    tb.show_table(search_result.table())
+    search_plot_path = run_dir / "search.png"
+    tb.plot_search(search_result).savefig(search_plot_path, dpi=90)
+    display(Image(filename=str(search_plot_path)))
+    best = search_result.best
+    if best is None:
+        print("no search trial finished; see the errors in the table above")
+    else:
+        best_search_config = best.config
+        print(f"best trial {best.index}: val_loss {best.metric:.4f} with "
+              + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()))
+        print(f"best checkpoint: {best.checkpoint}")
+        print("changed from training_config:",
+              {k: v for k, v in training_config.diff(best.config).items() if k in best.params})
+    tb.record(run_dir, search_best_metric=None if best is None else best.metric,
+              search_trials=len(search_result.trials), search_best_params=None if best is None else best.params)
+else:
+    print("hyperparameter search is off (set run_hp_search = True in the form to run it)")'''),
+    ("markdown", "export-md", '''\
+## Export
+
+A bundle folder in `run_dir/bundle`: the weights (safetensors), the model, training and task
+configs, the drift reference profile from above, `metadata.json` (versions, metrics, sha256 of
+every file) and `inference.py`. It is reloaded and compared with the trained model before it is
+used; then `inference.py` runs on a few validation samples in a fresh Python process.'''),
+    ("code", "export", '''\
+if export_model:
+    import subprocess
+
+    from trainbook.bundle_inference import write_samples
+
+    bundle_dir = tb.export_bundle(
+        model, training_config, spec, run_dir / "bundle", reference_profile=reference_profile,
+        metrics={"best_metric_name": result.best_metric_name, "best_metric": result.best_metric,
+                 "best_epoch": result.best_epoch},
+        example_batch=[data.val[i] for i in range(min(8, len(data.val)))])
+    bundle_model, bundle_meta = tb.load_bundle(bundle_dir)
+    bundle_parity = bundle_meta["parity"]["max_abs_diff"]
+    print(f"bundle {bundle_dir}: {', '.join(sorted(bundle_meta['files']))}")
+    print(f"reload parity: max abs diff {bundle_parity:.2e} (tolerance {bundle_meta['parity']['tolerance']:g})")
+    samples = write_samples(data.val, spec, run_dir / ("samples" if spec.modality == "vision" else "samples.txt"), n=3)
+    inference = subprocess.run([sys.executable, str(bundle_dir / "inference.py"), str(samples)],
+                               capture_output=True, text=True)
+    if inference.returncode != 0:
+        raise RuntimeError(f"inference.py failed:\\n{inference.stderr}")
+    print(f"$ python {bundle_dir / 'inference.py'} {samples}\\n{inference.stdout}")
+    tb.record(run_dir, bundle_parity=bundle_parity, bundle_path=str(bundle_dir))
+else:
+    print("export_model is False: no bundle written")'''),
 ]
 
 

@@ -43,8 +43,11 @@ def test_default_parameters_train_and_improve(tmp_path):
     assert math.isfinite(record["final_val_loss"]) and record["final_val_loss"] < record["first_val_loss"]
     assert record["final_val_loss"] < math.log(256)
     run_dir = tmp_path / "runs" / "notebook"
-    for name in ("training_config.json", "results.json", "metrics.jsonl", "training_curves.png", "checkpoints/best.pt"):
+    for name in ("training_config.json", "results.json", "metrics.jsonl", "training_curves.png", "checkpoints/best.pt",
+                 "drift_dashboard.png", "bundle/model.safetensors", "bundle/inference.py"):
         assert (run_dir / name).exists(), name
+    assert record["bundle_parity"] <= 1e-5
+    assert record["dataset_drift"] is False  # iid current split
 
 
 def test_non_default_parameters_are_applied(tmp_path):
@@ -54,8 +57,19 @@ def test_non_default_parameters_are_applied(tmp_path):
     assert record["epochs"] == 1 and record["total_steps"] == 100  # 800 windows / 8
 
 
-@pytest.mark.parametrize("task", ["text-cls", "vision-cls"])
-def test_classification_tasks_beat_chance(task, tmp_path):
-    _, record = run_notebook(tmp_path, task=task, epochs=3, data_limit=600 if task == "text-cls" else 0)
+@pytest.mark.parametrize("task,shift", [("text-cls", "noise"), ("vision-cls", "rotation")])
+def test_classification_tasks_beat_chance_and_flag_a_shift(task, shift, tmp_path):
+    _, record = run_notebook(tmp_path, task=task, epochs=3, data_limit=600 if task == "text-cls" else 0,
+                             drift_shift=shift, export_model=False)
     chance = 1 / (6 if task == "text-cls" else 10)
     assert record["final"]["val_accuracy"] > chance + 0.05
+    assert record["dataset_drift"] is True and record["drifted_features"]
+    assert not (tmp_path / "runs" / "notebook" / "bundle").exists()
+
+
+def test_hyperparameter_search_section(tmp_path):
+    _, record = run_notebook(tmp_path, task="vision-cls", epochs=1, run_hp_search=True, n_trials=2,
+                             export_model=False)
+    assert record["search_trials"] == 2 and math.isfinite(record["search_best_metric"])
+    assert set(record["search_best_params"]) == {"learning_rate", "weight_decay"}
+    assert (tmp_path / "runs" / "notebook" / "search.png").exists()

@@ -5,7 +5,8 @@
 
 Built-in data is real text and images nobody here wrote:
 - lm: bytes of the Python standard library's source files, split by file (train/val/current
-  never share a file). The stdlib differs between Python versions, so the exact windows do too.
+  never share a file); each split takes at most 8 random windows per file, so even a small
+  split covers many files. The stdlib differs between Python versions, so the windows do too.
 - text-cls: which stdlib package (asyncio, email, http, multiprocessing, unittest, xml) a
   128-byte window comes from; windows are shuffled and split per class, classes balanced.
 - vision-cls: scikit-learn's bundled 8x8 digits, scaled to [0, 1].
@@ -38,6 +39,7 @@ SHIFT_DEFAULTS = {
     "vision": {"brightness": 0.3, "noise": 0.3, "rotation": 30.0},
 }
 _LM_SHIFT_PACKAGES = ("idlelib", "tkinter", "turtledemo")
+_LM_WINDOWS_PER_FILE = 8  # lm splits sample at most this many windows per file: many files, iid-like
 _SKIP_DIRS = {"test", "tests", "site-packages", "idle_test", "__pycache__"} | set(_LM_SHIFT_PACKAGES)
 
 
@@ -160,12 +162,17 @@ def _windows(data: bytes, length: int) -> list[dict]:
     return [{"input_ids": ids[i:i + length]} for i in range(0, len(ids), length) if len(ids) - i >= 2]
 
 
-def _take_windows(files, length, budget) -> list[dict]:
+def _take_windows(files, length, budget, per_file=None, rng=None) -> list[dict]:
+    """Windows of `length` bytes from files in order; with per_file, a random sample of at most
+    that many windows per file, so a small budget still covers many files."""
     out = []
     for f in files:
         if budget is not None and len(out) >= budget:
             break
-        out += _windows(f.read_bytes(), length)
+        windows = _windows(f.read_bytes(), length)
+        if per_file is not None and len(windows) > per_file:
+            windows = [windows[i] for i in sorted(rng.sample(range(len(windows)), per_file))]
+        out += windows
     return out if budget is None else out[:budget]
 
 
@@ -175,14 +182,15 @@ def _builtin_lm(spec, seed, limit, kind, strength):
     n_hold = max(1, len(files) // 10)
     val_files, cur_files, train_files = files[:n_hold], files[n_hold:2 * n_hold], files[2 * n_hold:]
     small = None if limit is None else max(1, limit // 4)
-    train = _take_windows(train_files, spec.max_seq_len, limit)
-    val = _take_windows(val_files, spec.max_seq_len, small)
+    rng = random.Random(seed)
+    take = lambda fs, budget: _take_windows(fs, spec.max_seq_len, budget, _LM_WINDOWS_PER_FILE, rng)  # noqa: E731
+    train, val = take(train_files, limit), take(val_files, small)
     if kind == "packages":
         shifted = _stdlib_files(_LM_SHIFT_PACKAGES)
         random.Random(seed).shuffle(shifted)
-        current = _take_windows(shifted, spec.max_seq_len, small)
+        current = take(shifted, small)
     else:
-        current = _take_windows(cur_files, spec.max_seq_len, small)
+        current = take(cur_files, small)
         current = apply_shift(current, spec, kind, strength, seed) if kind != "none" else current
     info = {"source": f"python stdlib source ({stdlib_dir()})", "train_files": len(train_files),
             "val_files": len(val_files)}
