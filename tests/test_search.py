@@ -12,8 +12,10 @@ import torch
 import torch.nn as nn
 
 import trainbook as tb
+from trainbook.dashboard import plot_search
+from trainbook.notebook import SearchProgress
 from trainbook import search
-from trainbook.search import (SearchResult, Trial, choice, intuniform, loguniform, make_plan, plot_search, run_search,
+from trainbook.search import (SearchResult, Trial, choice, intuniform, loguniform, make_plan, run_search,
                               uniform)
 
 
@@ -369,7 +371,7 @@ def test_in_a_notebook_one_table_is_updated_in_place(monkeypatch, capsys):
     monkeypatch.setattr("trainbook.env.in_notebook", lambda: True)
     monkeypatch.setattr(IPython.display, "display", fake_display)
     result = synthetic_result()
-    progress = search.Progress(result, 4)
+    progress = SearchProgress(result, 4)
     for t in result.trials:
         progress.update(result, t)
     assert [c[0] for c in calls] == ["display"] + ["update"] * 4 and calls[0][1] is True

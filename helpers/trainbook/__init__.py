@@ -23,7 +23,7 @@ _EXPORTS = {
     "plot_training": "dashboard", "record": "notebook", "show_table": "notebook",
     "profile_dataset": "drift", "compare_profiles": "drift", "DriftReport": "drift",
     "plot_drift_dashboard": "dashboard", "drift_explorer": "dashboard",
-    "run_search": "search", "SearchResult": "search", "plot_search": "search",
+    "run_search": "search", "SearchResult": "search", "plot_search": "dashboard",
     "loguniform": "search", "uniform": "search", "choice": "search", "intuniform": "search",
     "export_bundle": "export", "load_bundle": "export", "check_drift": "export", "BundleError": "export",
 }

@@ -230,3 +230,51 @@ def drift_explorer(report, interactive: bool | None = None):
     box = widgets.VBox([dropdown, out])
     display(box)
     return box
+
+
+def plot_search(result) -> "Figure":  # noqa: F821
+    """The metric per trial with the best so far, and the metric against each searched parameter.
+
+    Args:
+        result: a SearchResult.
+    Returns:
+        a matplotlib Figure with 1 + (number of searched parameters) axes.
+    Raises:
+        ImportError: matplotlib is not installed.
+    """
+    from .search import _is_num, _sign
+
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("plot_search needs matplotlib: pip install matplotlib") from None
+    names = list(result.trials[0].params) if result.trials else []
+    fig = Figure(figsize=(4.0 * (1 + len(names)), 3.4), layout="constrained")
+    axes = fig.subplots(1, 1 + len(names), squeeze=False)[0]
+    colors = {"finished": "tab:blue", "pruned": "tab:orange", "failed": "tab:red"}
+    scored = sorted((t for t in result.trials if t.metric is not None), key=lambda t: t.index)
+    for status, color in colors.items():
+        pts = [(t.index, t.metric) for t in scored if t.status == status]
+        if pts:
+            axes[0].scatter(*zip(*pts), color=color, label=status)
+    best, line = None, []
+    for t in (t for t in scored if t.status == "finished"):
+        best = t.metric if best is None else min(best, t.metric, key=lambda v: _sign(result.mode) * v)
+        line.append((t.index, best))
+    if line:
+        axes[0].step(*zip(*line), where="post", color="gray", label="best so far")
+    axes[0].set(title=f"{result.metric} per trial", xlabel="trial", ylabel=result.metric)
+    if line or scored:
+        axes[0].legend(fontsize="small")
+    for ax, name in zip(axes[1:], names):
+        values = [t.params[name] for t in scored]
+        numeric = all(_is_num(v) for v in values)
+        labels = sorted({str(v) for v in values})
+        ax.scatter(values if numeric else [labels.index(str(v)) for v in values], [t.metric for t in scored],
+                   c=[colors[t.status] for t in scored])
+        if numeric and values and min(values) > 0 and max(values) >= 20 * min(values):
+            ax.set_xscale("log")
+        if not numeric:
+            ax.set_xticks(range(len(labels)), labels)
+        ax.set(title=f"{result.metric} vs {name}", xlabel=name)
+    return fig

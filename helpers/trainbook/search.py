@@ -25,6 +25,7 @@ import warnings
 from pathlib import Path
 
 from .config import _GROUPS, FIELD_NAMES, ConfigError, TrainingConfig, TrainingConfigBuilder, _suggest
+from .notebook import SearchProgress
 
 JOURNAL_NAME, SPEC_NAME = "search.jsonl", "search_spec.json"
 ENDED = ("finished", "failed", "pruned")
@@ -376,7 +377,7 @@ def _run_sequential(ctx: dict, plan: list[dict], configs: list) -> SearchResult:
     if any(t.status in ENDED for t in trials):
         print(f"search: resuming in {ctx['search_dir']}; {sum(t.status in ENDED for t in trials)} of "
               f"{len(trials)} trials already ended")
-    report = Progress(result, len(trials))
+    report = SearchProgress(result, len(trials))
     for t in trials:
         if t.status in ENDED:
             continue
@@ -455,95 +456,3 @@ class Journal:
             t.status = r["status"]
             for key in ("metric", "best_epoch", "epochs", "wall_time_s", "curve", "error"):
                 setattr(t, key, r.get(key, getattr(t, key)))
-
-
-# ---------------------------------------------------------------- progress output
-
-class Progress:
-    """In a notebook: one HTML results table updated in place. Headless: one plain line per trial."""
-
-    def __init__(self, result: SearchResult, total: int):
-        from .env import in_notebook
-
-        self.total, self.handle = total, None
-        if in_notebook():
-            from IPython.display import HTML, display
-
-            self.html = HTML
-            self.handle = display(HTML(_html_table(result)), display_id=True)
-
-    def update(self, result: SearchResult, ended: Trial | None = None):
-        if self.handle is not None:
-            self.handle.update(self.html(_html_table(result)))
-        elif ended is not None:
-            value = "-" if ended.metric is None else f"{ended.metric:.4f}"
-            print(f"trial {ended.index + 1}/{self.total} | {ended.status} | {result.metric} {value} | "
-                  f"best_epoch {ended.best_epoch} | epochs {ended.epochs} | {ended.wall_time_s or 0:.1f}s | "
-                  f"{_fmt(ended.params)}" + (f" | {ended.error}" if ended.error else ""))
-
-    def close(self, result: SearchResult):
-        b = result.best
-        print(f"search: best trial {b.index} | {result.metric} {b.metric:.4f} | {_fmt(b.params)}" if b
-              else "search: no trial finished")
-
-
-def _fmt(params: dict) -> str:
-    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-
-
-def _html_table(result: SearchResult) -> str:
-    import html
-
-    rows = result.table()
-    cell = lambda v: "" if v is None else html.escape(f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
-    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0]) if rows else ""
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-# ---------------------------------------------------------------- figure
-
-def plot_search(result: SearchResult) -> "Figure":  # noqa: F821
-    """The metric per trial with the best so far, and the metric against each searched parameter.
-
-    Args:
-        result: a SearchResult.
-    Returns:
-        a matplotlib Figure with 1 + (number of searched parameters) axes.
-    Raises:
-        ImportError: matplotlib is not installed.
-    """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("plot_search needs matplotlib: pip install matplotlib") from None
-    names = list(result.trials[0].params) if result.trials else []
-    fig = Figure(figsize=(4.0 * (1 + len(names)), 3.4), layout="constrained")
-    axes = fig.subplots(1, 1 + len(names), squeeze=False)[0]
-    colors = {"finished": "tab:blue", "pruned": "tab:orange", "failed": "tab:red"}
-    scored = sorted((t for t in result.trials if t.metric is not None), key=lambda t: t.index)
-    for status, color in colors.items():
-        pts = [(t.index, t.metric) for t in scored if t.status == status]
-        if pts:
-            axes[0].scatter(*zip(*pts), color=color, label=status)
-    best, line = None, []
-    for t in (t for t in scored if t.status == "finished"):
-        best = t.metric if best is None else min(best, t.metric, key=lambda v: _sign(result.mode) * v)
-        line.append((t.index, best))
-    if line:
-        axes[0].step(*zip(*line), where="post", color="gray", label="best so far")
-    axes[0].set(title=f"{result.metric} per trial", xlabel="trial", ylabel=result.metric)
-    if line or scored:
-        axes[0].legend(fontsize="small")
-    for ax, name in zip(axes[1:], names):
-        values = [t.params[name] for t in scored]
-        numeric = all(_is_num(v) for v in values)
-        labels = sorted({str(v) for v in values})
-        ax.scatter(values if numeric else [labels.index(str(v)) for v in values], [t.metric for t in scored],
-                   c=[colors[t.status] for t in scored])
-        if numeric and values and min(values) > 0 and max(values) >= 20 * min(values):
-            ax.set_xscale("log")
-        if not numeric:
-            ax.set_xticks(range(len(labels)), labels)
-        ax.set(title=f"{result.metric} vs {name}", xlabel=name)
-    return fig

@@ -17,7 +17,8 @@ import shutil
 import time
 from pathlib import Path
 
-from .search import (PRUNE_STARTUP_TRIALS, Distribution, Progress, SearchResult, Trial, best_trial,
+from .notebook import SearchProgress
+from .search import (PRUNE_STARTUP_TRIALS, Distribution, SearchResult, Trial, best_trial,
                      keep_best_checkpoint, spec_changes, train_trial, trial_config)
 
 SPEC_ATTR, RESULT_ATTR = "trainbook_search", "trainbook_trial"
@@ -49,7 +50,7 @@ def run_optuna_search(ctx: dict, n_trials: int, storage: str | None, study_name:
                                     sampler=_sampler(optuna, ctx), pruner=_pruner(optuna, ctx))
         _check_same_search(study, ctx, storage, study_name)
         result = _result(study, ctx, n_trials)
-        report, mine = Progress(result, n_trials), []
+        report, mine = SearchProgress(result, n_trials), []
         while len(study.get_trials(deepcopy=False)) < n_trials:
             study.optimize(lambda trial: _objective(optuna, trial, ctx, n_trials, mine), n_trials=1,
                            catch=(TrialFailed,))
