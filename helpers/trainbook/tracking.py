@@ -171,8 +171,7 @@ def read_metrics(run_dir) -> list[dict]:
 
 # ---------------------------------------------------------------------------- W&B: which mode, which key
 
-def in_colab() -> bool:
-    """True inside a Google Colab runtime."""
+def _in_colab() -> bool:
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
@@ -185,7 +184,7 @@ def find_wandb_api_key() -> tuple[str | None, str]:
     if os.environ.get(WANDB_KEY_NAME):
         return os.environ[WANDB_KEY_NAME], f"the {WANDB_KEY_NAME} environment variable"
     misses = [f"{WANDB_KEY_NAME} is not set"]
-    if in_colab():
+    if _in_colab():
         key, note = _colab_secret(WANDB_KEY_NAME)
         if key:
             return key, note
@@ -219,10 +218,9 @@ def _netrc_key() -> tuple[str | None, str]:
         entries = netrc.netrc(path)
     except (netrc.NetrcParseError, OSError) as e:
         return None, f"netrc file {path} is unreadable ({type(e).__name__} at line {getattr(e, 'lineno', '?')})"
-    for host in hosts:
-        creds = entries.authenticators(host)
-        if creds and creds[2]:
-            return creds[2], f"the {host} entry in {path}"
+    for host in hosts:  # .hosts, not .authenticators(): a `default` entry is not a W&B key
+        if host in entries.hosts and entries.hosts[host][2]:
+            return entries.hosts[host][2], f"the {host} entry in {path}"
     return None, f"no {' or '.join(hosts)} entry in {path}"
 
 
@@ -251,7 +249,7 @@ def resolve_wandb_mode(requested: str) -> tuple[str, str | None, str]:
     if requested == "online":
         from .config import ConfigError
 
-        raise ConfigError([f"wandb_mode='online' needs a W&B API key and none was found ({source})",
+        raise ConfigError([f"{reason}: W&B online needs an API key and none was found ({source})",
                            "HINT: set the WANDB_API_KEY environment variable, add a Colab secret named "
                            "WANDB_API_KEY, or run `wandb login` once; or use wandb_mode='auto' or 'offline'"])
     return "offline", None, f"no W&B API key ({source})"
@@ -332,7 +330,7 @@ def _server_problem(wandb) -> str | None:
     import urllib.error
     import urllib.request
 
-    url = (os.environ.get("WANDB_BASE_URL") or wandb.Settings().base_url).rstrip("/") + "/graphql"
+    url = (os.environ.get("WANDB_BASE_URL") or wandb.setup().settings.base_url).rstrip("/") + "/graphql"
     try:
         urllib.request.urlopen(url, timeout=PREFLIGHT_TIMEOUT_S).close()
     except urllib.error.HTTPError as e:  # any HTTP answer below 500 means the server is there
