@@ -82,6 +82,8 @@ def time_pair(make_model, data, cfg, spec, rounds):
     """
     plain, trainer = [], []
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        plain_loop(make_model(), data, cfg, spec)  # warm-up of both paths, not timed
+        trainer_run(make_model(), data, cfg, spec)
         for r in range(rounds):
             pairs = (("plain", plain_loop, plain), ("trainer", trainer_run, trainer))
             for name, fn, out in pairs[:: 1 if r % 2 == 0 else -1]:

@@ -143,7 +143,10 @@ print(training_config.summary())'''),
     ("markdown", "train-md", '''\
 ## Train
 
-Checkpoints go to `run_dir/checkpoints`; running this cell again resumes from the newest one.'''),
+Checkpoints go to `run_dir/checkpoints`; running this cell again resumes from the newest one.
+W&B: `wandb_mode="auto"` logs online when an API key is available (the Colab secret
+`WANDB_API_KEY`, the `WANDB_API_KEY` variable, or `wandb login`), otherwise offline into
+`run_dir/wandb/`; the Results cell prints the run URL or the `wandb sync` command.'''),
     ("code", "train", '''\
 trainer = tb.Trainer(model, training_config=training_config, task_spec=spec)
 result = trainer.train(data.train, data.val)'''),
@@ -162,7 +165,16 @@ tb.record(run_dir, task=task, epochs=len(result.history), total_steps=result.tot
           best_metric=result.best_metric, best_epoch=result.best_epoch,
           wall_time_s=result.wall_time_s, final=last)
 print(f"best {result.best_metric_name} {result.best_metric:.4f} at epoch {result.best_epoch}")
-print(f"run folder: {run_dir}")'''),
+print(f"run folder: {run_dir}")
+tracking = result.tracking or {}
+if tracking.get("wandb_url"):
+    print(f"W&B run: {tracking['wandb_url']}")
+elif tracking.get("wandb_sync_command"):
+    print(f"W&B offline run: {tracking['wandb_dir']}")
+    print(f"upload it with: {tracking['wandb_sync_command']}")
+else:
+    print(f"W&B: {tracking.get('wandb_mode', 'not used')}; metrics in {run_dir / 'metrics.jsonl'}")
+tb.record(run_dir, wandb_mode=tracking.get("wandb_mode"), wandb_dir=tracking.get("wandb_dir"))'''),
     ("markdown", "drift-md", '''\
 ## Drift
 

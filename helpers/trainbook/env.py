@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import platform
 import sys
@@ -25,7 +24,8 @@ class DistributedSetupError(RuntimeError):
 
 
 def in_colab() -> bool:
-    return importlib.util.find_spec("google") is not None and importlib.util.find_spec("google.colab") is not None
+    """Inside a Colab runtime: google.colab is loaded by Colab's kernel, and Colab sets COLAB_RELEASE_TAG."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
 def in_notebook() -> bool:

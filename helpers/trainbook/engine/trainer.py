@@ -133,74 +133,76 @@ class Trainer:
               f"{steps_per_epoch} steps/epoch x {cfg.epochs} epochs"
               + (f" | resumed at step {state.step} from {resumed_from}" if resumed_from else ""))
 
-        for epoch in range(state.epoch, cfg.epochs):
-            model.train()
-            windows = self._windows(train_data, epoch, dist)
-            bar = _progress(cfg, dist, total=len(windows), initial=state.window, desc=f"epoch {epoch + 1}/{cfg.epochs}")
-            epoch_t0 = time.perf_counter()
-            sums = state.epoch_sums = state.epoch_sums or dict.fromkeys(("loss", "grad_norm", "steps", "samples", "tokens", "time"), 0.0)
-            for window in windows[state.window:]:
-                set_lr(optimizer, cfg.learning_rate * lr_multiplier(state.step, total_steps, cfg))
-                micro = [self.collate([train_data[i] for i in idx]) for idx in window]
-                try:
-                    out = runner.step(micro, state.step + 1)
-                except NonFiniteLossError as e:
-                    bar.close()
-                    tracker.finish()
-                    last = ckpt.list_step_checkpoints(ckpt_dir)
-                    raise NonFiniteLossError(e.step, e.value, last[-1] if last else None) from None
-                state.step, state.window = state.step + 1, state.window + 1
-                for key, value in (("loss", out.loss), ("grad_norm", out.grad_norm), ("steps", 1),
-                                   ("samples", out.n_samples), ("tokens", out.n_tokens)):
-                    sums[key] += value
-                tracker.log({"train/loss": out.loss, "train/lr": optimizer.param_groups[0]["lr"],
-                             "train/grad_norm": out.grad_norm, "epoch": epoch + state.window / len(windows)},
-                            step=state.step)
-                bar.update(1)
-                # once in a while: refresh the progress-bar numbers
-                if state.step % cfg.log_every_n_steps == 0:
-                    bar.set_postfix(loss=f"{out.loss:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}", refresh=False)
-                # once in a while: a mid-epoch checkpoint
-                if cfg.save_every_n_steps and state.step % cfg.save_every_n_steps == 0 and dist.is_main:
-                    sums["time"], epoch_t0 = sums["time"] + time.perf_counter() - epoch_t0, time.perf_counter()
-                    self._save(state, model, optimizer, runner, ckpt_dir)
-                if cfg.max_steps and state.step >= cfg.max_steps:
+        try:
+            for epoch in range(state.epoch, cfg.epochs):
+                model.train()
+                windows = self._windows(train_data, epoch, dist)
+                bar = _progress(cfg, dist, total=len(windows), initial=state.window, desc=f"epoch {epoch + 1}/{cfg.epochs}")
+                epoch_t0 = time.perf_counter()
+                sums = state.epoch_sums = state.epoch_sums or dict.fromkeys(("loss", "grad_norm", "steps", "samples", "tokens", "time"), 0.0)
+                for window in windows[state.window:]:
+                    set_lr(optimizer, cfg.learning_rate * lr_multiplier(state.step, total_steps, cfg))
+                    micro = [self.collate([train_data[i] for i in idx]) for idx in window]
+                    try:
+                        out = runner.step(micro, state.step + 1)
+                    except NonFiniteLossError as e:
+                        bar.close()
+                        last = ckpt.list_step_checkpoints(ckpt_dir)
+                        raise NonFiniteLossError(e.step, e.value, last[-1] if last else None) from None
+                    state.step, state.window = state.step + 1, state.window + 1
+                    for key, value in (("loss", out.loss), ("grad_norm", out.grad_norm), ("steps", 1),
+                                       ("samples", out.n_samples), ("tokens", out.n_tokens)):
+                        sums[key] += value
+                    tracker.log({"train/loss": out.loss, "train/lr": optimizer.param_groups[0]["lr"],
+                                 "train/grad_norm": out.grad_norm, "epoch": epoch + state.window / len(windows)},
+                                step=state.step)
+                    bar.update(1)
+                    # once in a while: refresh the progress-bar numbers
+                    if state.step % cfg.log_every_n_steps == 0:
+                        bar.set_postfix(loss=f"{out.loss:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}", refresh=False)
+                    # once in a while: a mid-epoch checkpoint
+                    if cfg.save_every_n_steps and state.step % cfg.save_every_n_steps == 0 and dist.is_main:
+                        sums["time"], epoch_t0 = sums["time"] + time.perf_counter() - epoch_t0, time.perf_counter()
+                        self._save(state, model, optimizer, runner, ckpt_dir)
+                    if cfg.max_steps and state.step >= cfg.max_steps:
+                        break
+                bar.close()
+
+                # end of epoch: evaluate, record, early-stop check, checkpoint
+                elapsed = sums["time"] + time.perf_counter() - epoch_t0
+                last_epoch = epoch + 1 == cfg.epochs or bool(cfg.max_steps and state.step >= cfg.max_steps)
+                n = max(1, sums["steps"])
+                row = {"epoch": epoch + 1, "step": state.step, "train_loss": sums["loss"] / n,
+                       "lr": optimizer.param_groups[0]["lr"], "grad_norm": sums["grad_norm"] / n,
+                       "samples_per_s": sums["samples"] * dist.world_size / elapsed, "epoch_time_s": elapsed}
+                if spec.modality == "text":
+                    row["tokens_per_s"] = sums["tokens"] * dist.world_size / elapsed
+                if val_data is not None and ((epoch + 1) % cfg.eval_every_n_epochs == 0 or last_epoch):
+                    row.update(self.evaluate(val_data, model=model, device=device, precision=precision, dist=dist))
+                state.history.append(row)
+                state.epoch, state.window, state.epoch_sums = epoch + 1, 0, {}
+                improved = self._track_best(state, row, val_data is not None)
+                tracker.log({f"epoch/{k}": v for k, v in row.items()}, step=state.step)
+                say(_summary_line(row, cfg.epochs))
+                # once in a while: epoch checkpoint, and the best one
+                stop_requested = bool(on_epoch_end is not None and on_epoch_end(dict(row)))
+                state.stopped_early = stop_requested or bool(cfg.early_stopping_patience
+                                                             and state.bad_evals >= cfg.early_stopping_patience)
+                state.finished = bool(last_epoch or state.stopped_early)
+                if dist.is_main:
+                    if improved:
+                        self._save(state, model, optimizer, runner, ckpt_dir, name=ckpt.BEST_NAME)
+                    if state.finished or (cfg.save_every_n_epochs and state.epoch % cfg.save_every_n_epochs == 0):
+                        self._save(state, model, optimizer, runner, ckpt_dir)
+                if stop_requested:
+                    say("stopped: on_epoch_end asked to stop")
+                elif state.stopped_early:
+                    say(f"early stopping: {self._metric_name()} did not improve for {state.bad_evals} evaluations")
+                if state.finished:
                     break
-            bar.close()
-
-            # end of epoch: evaluate, record, early-stop check, checkpoint
-            elapsed = sums["time"] + time.perf_counter() - epoch_t0
-            last_epoch = epoch + 1 == cfg.epochs or bool(cfg.max_steps and state.step >= cfg.max_steps)
-            n = max(1, sums["steps"])
-            row = {"epoch": epoch + 1, "step": state.step, "train_loss": sums["loss"] / n,
-                   "lr": optimizer.param_groups[0]["lr"], "grad_norm": sums["grad_norm"] / n,
-                   "samples_per_s": sums["samples"] * dist.world_size / elapsed, "epoch_time_s": elapsed}
-            if spec.modality == "text":
-                row["tokens_per_s"] = sums["tokens"] * dist.world_size / elapsed
-            if val_data is not None and ((epoch + 1) % cfg.eval_every_n_epochs == 0 or last_epoch):
-                row.update(self.evaluate(val_data, model=model, device=device, precision=precision, dist=dist))
-            state.history.append(row)
-            state.epoch, state.window, state.epoch_sums = epoch + 1, 0, {}
-            improved = self._track_best(state, row, val_data is not None)
-            tracker.log({f"epoch/{k}": v for k, v in row.items()}, step=state.step)
-            say(_summary_line(row, cfg.epochs))
-            # once in a while: epoch checkpoint, and the best one
-            stop_requested = bool(on_epoch_end is not None and on_epoch_end(dict(row)))
-            state.stopped_early = stop_requested or bool(cfg.early_stopping_patience
-                                                         and state.bad_evals >= cfg.early_stopping_patience)
-            state.finished = bool(last_epoch or state.stopped_early)
-            if dist.is_main:
-                if improved:
-                    self._save(state, model, optimizer, runner, ckpt_dir, name=ckpt.BEST_NAME)
-                if state.finished or (cfg.save_every_n_epochs and state.epoch % cfg.save_every_n_epochs == 0):
-                    self._save(state, model, optimizer, runner, ckpt_dir)
-            if stop_requested:
-                say("stopped: on_epoch_end asked to stop")
-            elif state.stopped_early:
-                say(f"early stopping: {self._metric_name()} did not improve for {state.bad_evals} evaluations")
-            if state.finished:
-                break
-
+        except BaseException:  # interrupted or failed: close W&B and the log, then re-raise
+            tracker.finish()
+            raise
         dist.barrier()  # every rank sees rank 0's last checkpoint in its result
         result = self._result(state, run_dir, ckpt_dir, t0, resumed_from, tracking=tracker_info(tracker))
         if dist.is_main:
