@@ -126,16 +126,15 @@ def test_a_killed_rank_is_restarted_and_resumes_exactly_from_the_rank0_checkpoin
     resumed = re.search(r"resumed at step (\d+) from (\S+)", _rank_output(tmp_path, 1, 0))
     assert resumed and 1 <= int(resumed.group(1)) <= 4, _rank_logs(tmp_path)
     resume_step = int(resumed.group(1))
-    assert resumed.group(0) in _rank_output(tmp_path, 1, 1)  # rank 1 loaded the same rank-0 file
+    assert "resumed at step" not in _rank_output(tmp_path, 1, 1)  # console lines come from rank 0 only
     got, results = _final(tmp_path)
     want, want_results = _final(ddp_run)
     for k in want:
         assert torch.equal(got[k], want[k]), k
     assert [h["train_loss"] for h in results["history"]] == [h["train_loss"] for h in want_results["history"]]
     # rows logged after the checkpoint were dropped and logged again, once; rows before it survive
-    # only if the killed rank 0 had flushed them (JSONLTracker buffers writes)
-    rows = _step_rows(tmp_path)
-    assert rows == sorted(set(rows)) and rows[-(STEPS - resume_step):] == list(range(resume_step + 1, STEPS + 1))
+    # (the JSONL log is line-buffered, so nothing logged before the kill is lost)
+    assert _step_rows(tmp_path) == list(range(1, STEPS + 1))
 
 
 # --- the data sharding rule (no processes needed) ---
