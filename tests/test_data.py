@@ -75,18 +75,19 @@ def test_missing_path_names_the_file(tmp_path):
         tb.load_task_data("lm", source=str(tmp_path / "nope.txt"))
 
 
-def test_empty_text_file_names_the_file(tmp_path):
-    f = tmp_path / "empty.txt"
-    f.write_text("")
-    with pytest.raises(DataError, match=r"empty\.txt: file is empty"):
-        tb.load_task_data("lm", source=str(f))
-
-
-def test_text_shorter_than_two_tokens(tmp_path):
-    f = tmp_path / "one.txt"
-    f.write_text("x")
-    with pytest.raises(DataError, match=r"one\.txt: text is shorter than 2 tokens"):
-        tb.load_task_data("lm", source=str(f))
+@pytest.mark.parametrize("task,name,content,message", [
+    ("lm", "empty.txt", "", r"empty\.txt: file is empty"),
+    ("lm", "one.txt", "x", r"one\.txt: text is shorter than 2 tokens"),
+    ("text-cls", "bad.csv", "sentence,target\nhi,1\n",
+     r"bad\.csv: needs columns 'text' and 'label'; found \['sentence', 'target'\]"),
+    ("text-cls", "one.csv", "text,label\na,x\nb,x\n", r"one\.csv: only one class \('x'\)"),
+    ("text-cls", "empty.csv", "", r"empty\.csv: file is empty"),
+])
+def test_bad_user_file_names_the_file_and_the_problem(task, name, content, message, tmp_path):
+    f = tmp_path / name
+    f.write_text(content)
+    with pytest.raises(DataError, match=message):
+        tb.load_task_data(task, source=str(f))
 
 
 def test_csv_for_text_classification(tmp_path):
@@ -95,27 +96,6 @@ def test_csv_for_text_classification(tmp_path):
     data = tb.load_task_data("text-cls", source=str(f))
     assert data.spec.num_classes == 2 and data.spec.class_names == ("neg", "pos")
     assert len(data.train) + len(data.val) + len(data.current) == 40
-
-
-def test_csv_wrong_columns(tmp_path):
-    f = tmp_path / "bad.csv"
-    f.write_text("sentence,target\nhi,1\n")
-    with pytest.raises(DataError, match=r"bad\.csv: needs columns 'text' and 'label'; found \['sentence', 'target'\]"):
-        tb.load_task_data("text-cls", source=str(f))
-
-
-def test_csv_single_class(tmp_path):
-    f = tmp_path / "one.csv"
-    f.write_text("text,label\na,x\nb,x\n")
-    with pytest.raises(DataError, match=r"one\.csv: only one class \('x'\)"):
-        tb.load_task_data("text-cls", source=str(f))
-
-
-def test_csv_empty_file(tmp_path):
-    f = tmp_path / "empty.csv"
-    f.write_text("")
-    with pytest.raises(DataError, match=r"empty\.csv: file is empty"):
-        tb.load_task_data("text-cls", source=str(f))
 
 
 def _write_images(folder, n, value):
