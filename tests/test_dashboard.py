@@ -88,6 +88,18 @@ def test_plot_training_still_has_four_panels():
     fig = tb.plot_training(types.SimpleNamespace(history=history))
     assert [ax.get_title() for ax in fig.axes][:2] == ["loss", "val_accuracy"]
     assert len(fig.axes) == 5   # 4 panels + the grad-norm twin axis
+    assert fig.axes[0].get_xlabel() == "epoch"
+
+
+def test_plot_training_uses_per_step_rows_when_the_run_logged_them(tmp_path):
+    data = tb.load_task_data("vision-cls", limit=64)
+    cfg = tb.TrainingConfig(output_dir=str(tmp_path), epochs=2, batch_size=8, wandb_mode="disabled",
+                            progress_bar=False, resume="never")
+    result = tb.Trainer(tb.build_model(data.spec, "tiny"), training_config=cfg, task_spec=data.spec).train(data.train, data.val)
+    fig = tb.plot_training(result)
+    loss_line = fig.axes[0].get_lines()[0]
+    assert fig.axes[0].get_xlabel() == "optimizer step"
+    assert list(loss_line.get_xdata()) == list(range(1, 17))
 
 
 def test_drift_dashboard_handles_tiny_data_without_a_reference_band():

@@ -22,34 +22,52 @@ def _figure(n_axes: int, width: float = 12.0, height: float = 3.4):
 
 
 def plot_training(result) -> "Figure":  # noqa: F821
-    """Loss, validation metric, learning rate / grad norm, and throughput per epoch.
+    """Loss, validation metric, learning rate / grad norm, and throughput.
+
+    Per optimizer step when the run's metrics.jsonl is there (validation points at each epoch's
+    last step), per epoch otherwise.
 
     Args:
-        result: a TrainResult (or anything with a `history` list of per-epoch dicts).
+        result: a TrainResult (or anything with a `history` list of per-epoch dicts and,
+            optionally, a `run_dir`).
     Returns:
-        a matplotlib Figure with 4 axes.
+        a matplotlib Figure with 4 panels (5 axes: the grad norm has its own y axis).
     """
+    from .tracking import read_metrics
+
     history = result.history
+    run_dir = getattr(result, "run_dir", None)
+    metrics_file = os.path.join(run_dir, "metrics.jsonl") if run_dir else ""
+    steps = [r for r in read_metrics(run_dir) if "train/loss" in r] if metrics_file and os.path.exists(metrics_file) else []
+    x_of = (lambda h: h["step"]) if steps else (lambda h: h["epoch"])  # noqa: E731
+    xlabel = "optimizer step" if steps else "epoch"
     fig, (ax_loss, ax_metric, ax_lr, ax_speed) = _figure(4)
-    epochs = [h["epoch"] for h in history]
-    ax_loss.plot(epochs, [h["train_loss"] for h in history], marker="o", label="train")
-    if any("val_loss" in h for h in history):
-        pts = [(h["epoch"], h["val_loss"]) for h in history if "val_loss" in h]
+    if steps:
+        ax_loss.plot([r["step"] for r in steps], [r["train/loss"] for r in steps], lw=1, label="train (per step)")
+    else:
+        ax_loss.plot([h["epoch"] for h in history], [h["train_loss"] for h in history], marker="o", label="train")
+    pts = [(x_of(h), h["val_loss"]) for h in history if "val_loss" in h]
+    if pts:
         ax_loss.plot(*zip(*pts), marker="o", label="val")
-    ax_loss.set(title="loss", xlabel="epoch")
+    ax_loss.set(title="loss", xlabel=xlabel)
     ax_loss.legend()
     metric = next((k for k in ("val_accuracy", "val_bits_per_byte", "val_perplexity") if any(k in h for h in history)), None)
     if metric:
-        pts = [(h["epoch"], h[metric]) for h in history if metric in h]
-        ax_metric.plot(*zip(*pts), marker="o", color="tab:green")
-    ax_metric.set(title=metric or "no validation metric", xlabel="epoch")
-    ax_lr.plot(epochs, [h["lr"] for h in history], marker="o", color="tab:purple", label="lr (end of epoch)")
-    ax_lr.set(title="learning rate / grad norm", xlabel="epoch")
+        ax_metric.plot(*zip(*[(x_of(h), h[metric]) for h in history if metric in h]), marker="o", color="tab:green")
+    ax_metric.set(title=metric or "no validation metric", xlabel=xlabel)
+    if steps:
+        xs, lrs, norms = [r["step"] for r in steps], [r["train/lr"] for r in steps], [r["train/grad_norm"] for r in steps]
+    else:
+        xs, lrs, norms = [h["epoch"] for h in history], [h["lr"] for h in history], [h["grad_norm"] for h in history]
+    ax_lr.plot(xs, lrs, color="tab:purple", label="learning rate")
+    ax_lr.set(title="learning rate / grad norm", xlabel=xlabel)
+    ax_lr.set_ylabel("learning rate", color="tab:purple")
     ax_norm = ax_lr.twinx()
-    ax_norm.plot(epochs, [h["grad_norm"] for h in history], marker="s", color="tab:orange", label="grad norm")
+    ax_norm.plot(xs, norms, color="tab:orange", lw=1, alpha=0.8, label="grad norm (pre-clip)")
+    ax_norm.set_ylabel("grad norm (pre-clip)", color="tab:orange")
     key = "tokens_per_s" if history and "tokens_per_s" in history[0] else "samples_per_s"
-    ax_speed.bar(epochs, [h[key] for h in history], color="tab:gray")
-    ax_speed.set(title=key.replace("_per_s", "/s"), xlabel="epoch")
+    ax_speed.bar([h["epoch"] for h in history], [h[key] for h in history], color="tab:gray")
+    ax_speed.set(title=key.replace("_per_s", "/s") + " per epoch", xlabel="epoch")
     return fig
 
 
