@@ -1,25 +1,32 @@
-"""make bench: every benchmark, one after the other, each printing its own table.
+"""make bench: every benchmark in its own fresh interpreter, one after the other.
 
     python benchmarks/run_all.py [overhead drift search throughput]
+
+Each runs in a subprocess so one benchmark's settings (thread counts, imports, caches) cannot
+change the next one's numbers.
 """
 
-import importlib
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+HERE = Path(__file__).resolve().parent
 BENCHES = ["overhead", "drift", "search", "throughput"]
 
 
-def main(names=None):
+def main(names=None) -> int:
+    failed = []
     for name in names or BENCHES:
-        print(f"== bench_{name} ==")
+        print(f"== bench_{name} ==", flush=True)
         t0 = time.perf_counter()
-        importlib.import_module(f"bench_{name}").main()
-        print(f"   ({time.perf_counter() - t0:.0f} s)\n")
+        if subprocess.run([sys.executable, str(HERE / f"bench_{name}.py")]).returncode != 0:
+            failed.append(name)
+        print(f"   ({time.perf_counter() - t0:.0f} s)\n", flush=True)
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

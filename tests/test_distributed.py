@@ -133,7 +133,7 @@ def test_a_killed_rank_is_restarted_and_resumes_exactly_from_the_rank0_checkpoin
         assert torch.equal(got[k], want[k]), k
     assert [h["train_loss"] for h in results["history"]] == [h["train_loss"] for h in want_results["history"]]
     # rows logged after the checkpoint were dropped and logged again, once; rows before it survive
-    # (the JSONL log is line-buffered, so nothing logged before the kill is lost)
+    # (the JSONL log is flushed and fsynced before every checkpoint)
     assert _step_rows(tmp_path) == list(range(1, STEPS + 1))
 
 

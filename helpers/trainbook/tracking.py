@@ -59,7 +59,7 @@ class JSONLTracker:
             self.path.write_text("")
         else:
             self._truncate_after(resume_step)
-        self._fh = open(self.path, "a", buffering=1)  # line-buffered: rows survive a kill -9
+        self._fh = open(self.path, "a", buffering=1 << 16)  # flushed before every checkpoint (checkpoint_saved)
 
     def _truncate_after(self, step: int):
         """On resume, drop rows logged after the checkpoint we resume from."""
@@ -75,6 +75,11 @@ class JSONLTracker:
     def log(self, metrics: dict, step: int):
         row = {"step": step, **{k: _clean(v) for k, v in metrics.items()}}
         self._fh.write(json.dumps(row) + "\n")
+
+    def checkpoint_saved(self, step: int):
+        """Make every row up to `step` durable: a resumed run keeps exactly those."""
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
 
     def log_summary(self, summary: dict):
         self._fh.flush()
@@ -147,6 +152,12 @@ class MetricsTracker:
     def log_summary(self, summary: dict):
         for t in self.trackers:
             t.log_summary(summary)
+
+    def checkpoint_saved(self, step: int):
+        """Called by the Trainer before it writes a checkpoint; trackers that buffer make rows durable."""
+        for t in self.trackers:
+            if hasattr(t, "checkpoint_saved"):
+                t.checkpoint_saved(step)
 
     def finish(self):
         for t in self.trackers:

@@ -163,6 +163,7 @@ class Trainer:
                     # once in a while: a mid-epoch checkpoint
                     if cfg.save_every_n_steps and state.step % cfg.save_every_n_steps == 0 and dist.is_main:
                         sums["time"], epoch_t0 = sums["time"] + time.perf_counter() - epoch_t0, time.perf_counter()
+                        tracker.checkpoint_saved(state.step)
                         self._save(state, model, optimizer, runner, ckpt_dir)
                     if cfg.max_steps and state.step >= cfg.max_steps:
                         break
@@ -190,6 +191,7 @@ class Trainer:
                                                              and state.bad_evals >= cfg.early_stopping_patience)
                 state.finished = bool(last_epoch or state.stopped_early)
                 if dist.is_main:
+                    tracker.checkpoint_saved(state.step)
                     if improved:
                         self._save(state, model, optimizer, runner, ckpt_dir, name=ckpt.BEST_NAME)
                     if state.finished or (cfg.save_every_n_epochs and state.epoch % cfg.save_every_n_epochs == 0):
