@@ -111,8 +111,6 @@ def main(argv: list[str] | None = None) -> dict:
         for case, (hits, runs) in results["calibration"].items():
             expect = {"iid": "expect no drift", "baseline": "train vs current, no shift"}.get(case.split("/")[1],
                                                                                            "expect drift")
-            if case == "lm/packages":
-                expect += "; these windows look like any held-out stdlib files"
             print(f"  {case:<22} {hits:>2}/{runs}  ({expect})")
     return results
 

@@ -14,9 +14,9 @@ Built-in data is real text and images nobody here wrote:
 `current` is an iid held-out split by default. `shift="kind"` or `"kind:strength"` gives a
 documented distribution shift instead:
 - text: "noise" (replace a fraction of bytes with random bytes, default 0.15),
-  "truncate" (keep a fraction of each window, default 0.3), "packages" (lm: windows from
-  idlelib/tkinter/turtledemo, never seen in training; text-cls: class prior shifted so one
-  class holds a fraction of the samples, default 0.7).
+  "truncate" (keep a fraction of each window, default 0.3), "packages" (lm: windows from the
+  pydoc_data package, the language reference as English prose, never seen in training;
+  text-cls: class prior shifted so one class holds a fraction of the samples, default 0.7).
 - vision: "brightness" (add a constant, default 0.3), "noise" (Gaussian std, default 0.3),
   "rotation" (degrees, default 30).
 """
@@ -38,7 +38,7 @@ SHIFT_DEFAULTS = {
     "text": {"noise": 0.15, "truncate": 0.3, "packages": 0.7},
     "vision": {"brightness": 0.3, "noise": 0.3, "rotation": 30.0},
 }
-_LM_SHIFT_PACKAGES = ("idlelib", "tkinter", "turtledemo")
+_LM_SHIFT_PACKAGES = ("pydoc_data",)  # the language reference as prose inside a .py file
 _LM_WINDOWS_PER_FILE = 8  # lm splits sample at most this many windows per file: many files, iid-like
 _SKIP_DIRS = {"test", "tests", "site-packages", "idle_test", "__pycache__"} | set(_LM_SHIFT_PACKAGES)
 
@@ -185,10 +185,10 @@ def _builtin_lm(spec, seed, limit, kind, strength):
     rng = random.Random(seed)
     take = lambda fs, budget: _take_windows(fs, spec.max_seq_len, budget, _LM_WINDOWS_PER_FILE, rng)  # noqa: E731
     train, val = take(train_files, limit), take(val_files, small)
-    if kind == "packages":
-        shifted = _stdlib_files(_LM_SHIFT_PACKAGES)
-        random.Random(seed).shuffle(shifted)
-        current = take(shifted, small)
+    if kind == "packages":  # windows of a package never seen in training, drawn from all its text
+        current = _take_windows(_stdlib_files(_LM_SHIFT_PACKAGES), spec.max_seq_len, None)
+        rng.shuffle(current)
+        current = current[:small]
     else:
         current = take(cur_files, small)
         current = apply_shift(current, spec, kind, strength, seed) if kind != "none" else current
