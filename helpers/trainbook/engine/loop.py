@@ -128,8 +128,11 @@ class StepRunner:
 
     def step(self, micro_batches: list[dict], step: int) -> StepOutput:
         """Forward/backward every micro-batch, clip, and apply one optimizer step."""
+        # counts come from the CPU batches, so they cost no device sync
+        n_targets = sum(count_targets(b, self.spec) for b in micro_batches)
+        n_samples = sum(len(b[self.spec.label_key]) for b in micro_batches)
+        n_tokens = sum(int(b["attention_mask"].sum()) for b in micro_batches) if "attention_mask" in micro_batches[0] else 0
         batches = [to_device(b, self.device) for b in micro_batches]
-        n_targets = sum(count_targets(b, self.spec) for b in batches)
         global_targets = int(self.all_reduce(n_targets)) if self.all_reduce else n_targets
         scale = self.world_size / max(1, global_targets)  # DDP averages gradients over ranks
         total = torch.zeros((), device=self.device)
@@ -155,8 +158,6 @@ class StepRunner:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        n_tokens = sum(int(b["attention_mask"].sum()) for b in batches) if "attention_mask" in batches[0] else 0
-        n_samples = sum(len(b[self.spec.label_key]) for b in batches)
         return StepOutput(loss_value, float(grad_norm), n_targets, n_samples, n_tokens)
 
 
