@@ -5,8 +5,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trainbook.config import (CONFIG_VERSION, FIELD_NAMES, PRESET_NAMES, ConfigError, TrainingConfig,
-                              TrainingConfigBuilder, migrate)
+from trainbook.builder import PRESET_NAMES, TrainingConfigBuilder
+from trainbook.config import CONFIG_VERSION, FIELD_NAMES, ConfigError, TrainingConfig, migrate
 
 # one invalid value per field: every field must reject it with a message naming the field
 INVALID = {
@@ -184,6 +184,8 @@ def test_random_values_raise_only_config_error_naming_the_field(field, value):
 @given(d=st.dictionaries(st.sampled_from(FIELD_NAMES + ("bogus", "lr")), junk, max_size=5))
 def test_from_dict_with_random_dicts_raises_only_config_error(d):
     try:
-        TrainingConfig.from_dict(d)
-    except ConfigError:
-        pass
+        cfg = TrainingConfig.from_dict(d)
+    except ConfigError as e:
+        assert e.problems and all(isinstance(p, str) for p in e.problems)
+        return
+    assert TrainingConfig.from_dict(cfg.to_dict()) == cfg

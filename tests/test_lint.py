@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 import trainbook
-from trainbook import lint, lint_rules
+from trainbook import lint, lint_rules, lint_structure
 
 REPO = Path(__file__).resolve().parents[1]
 VERSION = trainbook.__version__
@@ -486,10 +486,10 @@ def test_trainbook_reserved_but_unimplemented_names(run, monkeypatch):
 
 
 def test_trainbook_names_pass(run):
-    source = ("import trainbook.engine.trainer\nfrom trainbook import config, engine\n"
+    source = ("import trainbook.engine.trainer\nfrom trainbook import builder, config, engine\n"
               "from trainbook.config import TrainingConfig, ConfigError\nimport trainbook.tasks as tasks\n"
               "print(tb.__version__, tb.Trainer, tb.engine.trainer, trainbook.config, tasks.TaskSpec, "
-              "config.TrainingConfigBuilder, TrainingConfig, ConfigError)")
+              "builder.TrainingConfigBuilder, config.FIELD_NAMES, TrainingConfig, ConfigError)")
     assert run(with_cell(source)) == (0, [])
 
 
@@ -519,8 +519,8 @@ def test_colab_badge_missing(run):
 
 def test_badge_without_repo_root_compares_the_file_name(tmp_path):
     path = tmp_path / "nb.ipynb"
-    assert lint.repo_relative(path) == "nb.ipynb"
-    assert lint.repo_relative(REPO / "notebooks" / "training.ipynb") == "notebooks/training.ipynb"
+    assert lint_structure.repo_relative(path) == "nb.ipynb"
+    assert lint_structure.repo_relative(REPO / "notebooks" / "training.ipynb") == "notebooks/training.ipynb"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import torch.nn as nn
 import trainbook as tb
 from trainbook.dashboard import plot_search
 from trainbook.notebook import SearchProgress
-from trainbook import search
+from trainbook import search, search_journal
 from trainbook.search import (SearchResult, Trial, choice, intuniform, loguniform, make_plan, run_search,
                               uniform)
 
@@ -180,7 +180,7 @@ def test_journal_drops_a_torn_last_line(tmp_path):
     path = tmp_path / "search.jsonl"
     path.write_text('{"trial": 0, "status": "planned"}\n{"trial": 0, "sta')
     with pytest.warns(RuntimeWarning, match="dropped a partial last line"):
-        rows = search.Journal(path).read()
+        rows = search_journal.Journal(path).read()
     assert rows == [{"trial": 0, "status": "planned"}] and path.read_text() == '{"trial": 0, "status": "planned"}\n'
 
 

@@ -1,4 +1,4 @@
-"""Tests for trainbook.tracking: JSONL always, W&B modes, one row per optimizer step, no hangs.
+"""Tests for trainbook.tracking (+ wandb_tracking): JSONL always, W&B modes, one row per optimizer step, no hangs.
 
 W&B runs are real wandb offline runs; anything that tries the network fails locally (the base
 URL points at a closed localhost port and Python-level lookups of other hosts are refused and
@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 
 import trainbook as tb
-from trainbook import tracking
+from trainbook import wandb_tracking
 from trainbook.config import ConfigError
-from trainbook.tracking import JSONLTracker, MetricsTracker, read_metrics, resolve_wandb_mode
+from trainbook.tracking import JSONLTracker, MetricsTracker, read_metrics
+from trainbook.wandb_tracking import resolve_wandb_mode
 
 wandb = pytest.importorskip("wandb")
 
@@ -232,7 +233,8 @@ def run_tracker(cfg):
 def test_auto_with_a_key_but_no_server_goes_offline_with_one_line_and_no_warning(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
     tried = []
-    monkeypatch.setattr(tracking, "_start_run", lambda *a, real=tracking._start_run: tried.append(a[3]) or real(*a))
+    monkeypatch.setattr(wandb_tracking, "_start_run",
+                        lambda *a, real=wandb_tracking._start_run: tried.append(a[3]) or real(*a))
     tracker, ours = run_tracker(tb.TrainingConfig(output_dir=str(tmp_path), wandb_mode="auto"))
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("W&B: wandb_mode")]
     assert ours == [] and tried == ["offline"]
@@ -253,12 +255,12 @@ def test_online_with_no_server_warns_once_and_logs_offline(tmp_path, monkeypatch
 
 def test_online_start_failure_falls_back_offline_and_never_leaks_the_key(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
-    monkeypatch.setattr(tracking, "_server_problem", lambda wandb: None)
+    monkeypatch.setattr(wandb_tracking, "_server_problem", lambda wandb: None)
     real_init = wandb.init
 
     def init(*args, settings, **kwargs):
         if settings.mode == "online":
-            assert settings.api_key == FAKE_KEY and settings.init_timeout == tracking.INIT_TIMEOUT_S
+            assert settings.api_key == FAKE_KEY and settings.init_timeout == wandb_tracking.INIT_TIMEOUT_S
             raise wandb.errors.CommError(f"401 unauthorized for key {FAKE_KEY}")
         return real_init(*args, settings=settings, **kwargs)
 
@@ -338,10 +340,10 @@ def test_colab_secrets_are_not_read_outside_colab(monkeypatch):
         raise AssertionError("userdata.get called outside Colab")
 
     monkeypatch.setitem(sys.modules, "google.colab.userdata", types.SimpleNamespace(get=never))
-    assert not tracking._in_colab()
+    assert not wandb_tracking._in_colab()
     assert resolve_wandb_mode("auto")[0] == "offline"
     monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab")
-    assert tracking._in_colab()
+    assert wandb_tracking._in_colab()
 
 
 def test_wandb_mode_env_var_steers_auto_but_not_an_explicit_mode(monkeypatch):

@@ -12,7 +12,7 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "ConfigError": "config", "TrainingConfig": "config", "TrainingConfigBuilder": "config",
+    "ConfigError": "config", "TrainingConfig": "config", "TrainingConfigBuilder": "builder",
     "TaskSpec": "tasks", "TextCollator": "tasks", "VisionDataCollator": "tasks", "collator_for": "tasks",
     "TaskData": "data", "DataError": "data", "load_task_data": "data",
     "ModelConfig": "models", "build_model": "models", "load_model_file": "models", "count_parameters": "models",

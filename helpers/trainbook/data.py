@@ -1,4 +1,4 @@
-"""Built-in offline datasets, user data adapters and shifted "current" sets.
+"""Built-in offline datasets and shifted "current" sets (user data adapters: user_data.py).
 
     data = load_task_data("lm", source="builtin", seed=0, limit=2000)
     data.train, data.val, data.current, data.spec
@@ -23,7 +23,6 @@ documented distribution shift instead:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import random
@@ -97,14 +96,16 @@ def load_task_data(task: str, source: str = "builtin", seed: int = 0, limit: int
     Raises:
         DataError: bad input, naming the file and the problem.
     """
+    from . import user_data  # imports this module: a top-level import would be circular
+
     spec = spec or TaskSpec.preset(task)
     kind, strength = parse_shift(shift, spec)
     if source == "builtin":
         splits, info = _BUILTIN[task](spec, seed, limit, kind, strength)
     elif isinstance(source, str) and source.startswith("hf:"):
-        splits, info, spec = _load_hf(task, source[3:], spec, seed, limit)
+        splits, info, spec = user_data._load_hf(task, source[3:], spec, seed, limit)
     else:
-        splits, info, spec = _load_path(task, Path(source), spec, seed, limit)
+        splits, info, spec = user_data._load_path(task, Path(source), spec, seed, limit)
     train, val, current = splits
     if kind != "none" and source != "builtin":
         current = apply_shift(current, spec, kind, strength, seed)
@@ -284,127 +285,3 @@ def _rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
                         [math.sin(theta), math.cos(theta), 0.0]]).unsqueeze(0)
     grid = torch.nn.functional.affine_grid(rot, [1, *x.shape], align_corners=False)
     return torch.nn.functional.grid_sample(x.unsqueeze(0), grid, align_corners=False).squeeze(0)
-
-
-# --- user data ---
-
-def _split(items: list, seed: int, limit: int | None):
-    items = list(items)
-    random.Random(seed).shuffle(items)
-    n = len(items)
-    n_small = max(1, n // 10)
-    val, current, train = items[:n_small], items[n_small:2 * n_small], items[2 * n_small:]
-    if limit is not None:
-        train, val, current = train[:limit], val[:max(1, limit // 4)], current[:max(1, limit // 4)]
-    return train, val, current
-
-
-def _load_path(task, path: Path, spec: TaskSpec, seed, limit):
-    if not path.exists():
-        raise DataError(f"{path}: does not exist (pass source='builtin' or an existing path)")
-    if task == "lm":
-        return _load_text_files(path, spec, seed, limit)
-    if task == "text-cls":
-        return _load_csv(path, spec, seed, limit)
-    if task == "vision-cls":
-        return _load_image_folder(path, spec, seed, limit)
-    raise DataError(f"task must be one of 'lm', 'text-cls', 'vision-cls'; got {task!r}")
-
-
-def _load_text_files(path: Path, spec, seed, limit):
-    files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
-    if not files:
-        raise DataError(f"{path}: folder has no .txt files (lm needs a text file or a folder of .txt)")
-    windows = []
-    for f in files:
-        data = f.read_bytes()
-        if not data.strip():
-            raise DataError(f"{f}: file is empty (lm needs text)")
-        if len(data) < 2:
-            raise DataError(f"{f}: text is shorter than 2 tokens (bytes); nothing to predict")
-        windows += _windows(data, spec.max_seq_len)
-    if len(windows) < 3:
-        raise DataError(f"{path}: only {len(windows)} window(s) of {spec.max_seq_len} bytes; "
-                        "need at least 3 for train/val/current")
-    return _split(windows, seed, limit), {"source": str(path), "files": len(files)}, spec
-
-
-def _load_csv(path: Path, spec, seed, limit):
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder; text-cls needs a CSV file with text,label columns")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        columns = reader.fieldnames or []
-        if not columns:
-            raise DataError(f"{path}: file is empty (text-cls needs a header row text,label)")
-        if not {"text", "label"} <= set(columns):
-            raise DataError(f"{path}: needs columns 'text' and 'label'; found {columns}")
-        rows = list(reader)
-    if not rows:
-        raise DataError(f"{path}: has a header but no rows")
-    names = sorted({r["label"] for r in rows})
-    if len(names) < 2:
-        raise DataError(f"{path}: only one class ({names[0]!r}); classification needs at least 2")
-    index = {n: i for i, n in enumerate(names)}
-    examples = []
-    for line, r in enumerate(rows, start=2):
-        data = (r["text"] or "").encode("utf-8")[: spec.max_seq_len]
-        if len(data) < 1:
-            raise DataError(f"{path}:{line}: empty text")
-        examples.append({"input_ids": torch.tensor(list(data), dtype=torch.long), "labels": index[r["label"]]})
-    spec = spec.replace(name="text-cls", num_classes=len(names), class_names=tuple(names))
-    return _split(examples, seed, limit), {"source": str(path)}, spec
-
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
-
-
-def _load_image_folder(path: Path, spec, seed, limit, size: int = 32):
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_dir():
-        raise DataError(f"{path}: vision-cls needs a folder with one sub-folder per class")
-    classes = sorted(d.name for d in path.iterdir() if d.is_dir())
-    if len(classes) < 2:
-        raise DataError(f"{path}: found {len(classes)} class folder(s) {classes}; need at least 2")
-    examples = []
-    for label, name in enumerate(classes):
-        files = sorted(f for f in (path / name).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise DataError(f"{path / name}: class folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        for f in files:
-            try:
-                with Image.open(f) as im:
-                    im = im.convert("RGB").resize((size, size))
-                    x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
-            except (UnidentifiedImageError, OSError) as e:
-                raise DataError(f"{f}: unreadable image ({e})") from None
-            examples.append({"pixel_values": x.view(size, size, 3).permute(2, 0, 1).float() / 255, "labels": label})
-    train, val, current = _split(examples, seed, limit)
-    stacked = torch.stack([e["pixel_values"] for e in train])
-    mean = tuple(round(v, 4) for v in stacked.mean(dim=(0, 2, 3)).tolist())
-    std = tuple(round(max(v, 1e-3), 4) for v in stacked.std(dim=(0, 2, 3)).tolist())
-    spec = spec.replace(num_classes=len(classes), class_names=tuple(classes), image_size=size,
-                        channels=3, mean=mean, std=std)
-    return (train, val, current), {"source": str(path)}, spec
-
-
-def _load_hf(task, name, spec, seed, limit):
-    try:
-        import datasets
-    except ImportError:
-        raise ImportError("source='hf:...' needs the datasets package: pip install datasets") from None
-    ds = datasets.load_dataset(name, split="train")
-    text_col = next((c for c in ("text", "sentence", "content") if c in ds.column_names), None)
-    if task == "vision-cls" or text_col is None:
-        raise DataError(f"hf:{name}: needs a text column (text/sentence/content); found {ds.column_names}")
-    rows = ds.select(range(min(len(ds), (limit or len(ds)) * 2)))
-    if task == "lm":
-        data = "\n".join(rows[text_col]).encode("utf-8")
-        return _split(_windows(data, spec.max_seq_len), seed, limit), {"source": f"hf:{name}"}, spec
-    labels = rows["label"]
-    n_classes = max(labels) + 1
-    examples = [{"input_ids": torch.tensor(list(t.encode("utf-8")[: spec.max_seq_len]) or [0]), "labels": y}
-                for t, y in zip(rows[text_col], labels)]
-    spec = spec.replace(num_classes=n_classes, class_names=tuple(str(i) for i in range(n_classes)))
-    return _split(examples, seed, limit), {"source": f"hf:{name}"}, spec

@@ -31,6 +31,7 @@ import warnings
 
 import numpy as np
 
+from .drift_features import model_features, text_features, token_names, vision_features
 from .drift_stats import (Sketch, bin_shares, categorical_summary, chi2_test, chunk_ids, counts_by_chunk,
                           js_distance, ks_test, numeric_summary, psi, psi_edges, sketch_ks, sketch_psi,
                           sketch_wasserstein, wasserstein)
@@ -43,100 +44,9 @@ DEFAULT_THRESHOLDS = {"psi_warn": 0.1, "psi_drift": 0.25, "js_warn": 0.05, "js_d
 PROFILE_FORMAT, PROFILE_VERSION = "trainbook.drift.profile", 1
 N_GROUPS = 10   # chunks of current data in the over-time panel
 MODEL_FEATURES = ("confidence", "loss", "predicted")
-_PRINTABLE = np.zeros(256, bool)
-_PRINTABLE[32:127] = _PRINTABLE[[9, 10, 13]] = True
 
 
 # --- profiles ---
-
-def _text_features(examples, spec, chunk_of):
-    vocab, key = spec.vocab_size, spec.input_key
-    byte_level = vocab == 256
-    cols = {"length": [], "unknown_rate": [], "token_entropy": []} | ({"lines": []} if byte_level else {})
-    token_counts = []
-    for e in examples:
-        ids = np.asarray(e[key]).astype(np.int64).ravel()
-        inside = (ids >= 0) & (ids < vocab)
-        counts = np.bincount(ids[inside], minlength=vocab)
-        p = counts[counts > 0] / max(1, counts.sum())
-        cols["length"].append(len(ids))
-        outside = (~inside).sum() + ((~_PRINTABLE[ids[inside]]).sum() if byte_level else 0)
-        cols["unknown_rate"].append(float(outside) / max(1, len(ids)))
-        cols["token_entropy"].append(float(-(p * np.log2(p)).sum()))
-        if byte_level:
-            cols["lines"].append(int(counts[10]))
-        token_counts.append(counts)
-    tokens = counts_by_chunk(chunk_of, token_counts, vocab)
-    return cols, {"tokens": (tokens, _token_names(vocab))}
-
-
-def _token_names(vocab: int) -> list[str]:
-    """Byte-level vocabularies: the character ('e', 'space', '\\n', '0xe2'); otherwise the id."""
-    if vocab != 256:
-        return [str(i) for i in range(vocab)]
-    special = {9: "\\t", 10: "\\n", 13: "\\r", 32: "space"}
-    return [special.get(i, chr(i) if 33 <= i < 127 else f"0x{i:02x}") for i in range(256)]
-
-
-def _vision_features(examples, spec):
-    import torch
-
-    cols = {"brightness": [], "contrast": [], "sharpness": []}
-    for start in range(0, len(examples), 256):
-        x = torch.stack([examples[i][spec.input_key] for i in range(start, min(start + 256, len(examples)))]).float()
-        cols["brightness"] += x.mean((1, 2, 3)).tolist()
-        cols["contrast"] += x.flatten(1).std(1, unbiased=False).tolist()
-        dx, dy = (x[..., :, 1:] - x[..., :, :-1]).abs(), (x[..., 1:, :] - x[..., :-1, :]).abs()
-        cols["sharpness"] += ((dx.flatten(1).mean(1) + dy.flatten(1).mean(1)) / 2).tolist()
-        if x.shape[1] > 1:
-            for c, v in enumerate(x.mean((2, 3)).T.tolist()):
-                cols.setdefault(f"channel_{c}_mean", []).extend(v)
-    return cols, {}
-
-
-def _model_features(model, examples, spec, batch_size: int = 64):
-    """Per-example confidence (max softmax), loss and predicted class (lm: next token, per position).
-
-    Unlabelled classification examples (production data) get no loss feature.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    from .engine.loop import make_forward
-    from .tasks import IGNORE_INDEX, collator_for
-
-    collate, forward = collator_for(spec), make_forward(model, spec)
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    labelled = spec.kind == "lm" or spec.label_key in examples[0]
-    if not labelled:  # the collator needs a label; a placeholder, and no loss
-        examples = [{**e, spec.label_key: 0} for e in examples]
-    cols, predicted, was_training = {"confidence": [], "loss": []}, [], model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, len(examples), batch_size):
-                batch = collate([examples[i] for i in range(start, min(start + batch_size, len(examples)))])
-                batch = {k: v.to(device) for k, v in batch.items()}
-                logits, labels = forward(batch).float(), batch[spec.label_key]
-                if spec.kind == "lm":
-                    logits, labels = logits[:, :-1], labels[:, 1:]
-                    mask = (labels != IGNORE_INDEX).float()
-                    per = lambda v: ((v * mask).sum(1) / mask.sum(1).clamp(min=1)).cpu().tolist()  # noqa: E731
-                    ce = F.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")
-                    cols["loss"] += per(ce)
-                    cols["confidence"] += per(logits.softmax(-1).amax(-1))
-                    for row, valid in zip(logits.argmax(-1).cpu().numpy(), mask.bool().cpu().numpy()):
-                        predicted.append(np.bincount(row[valid], minlength=logits.shape[-1]))
-                else:
-                    cols["loss"] += F.cross_entropy(logits, labels, reduction="none").cpu().tolist()
-                    cols["confidence"] += logits.softmax(-1).amax(-1).cpu().tolist()
-                    predicted += [np.eye(logits.shape[-1], dtype=np.int64)[c] for c in logits.argmax(-1).cpu().tolist()]
-    finally:
-        model.train(was_training)
-    if not labelled:
-        del cols["loss"]
-    return cols, predicted
-
 
 def profile_dataset(data, spec, model=None, sample_size: int | None = None) -> dict:
     """Summarise a dataset (and a model's predictions on it) as a JSON-serialisable profile.
@@ -167,19 +77,19 @@ def profile_dataset(data, spec, model=None, sample_size: int | None = None) -> d
     else:
         examples = [data[i] for i in range(n)]
     chunk_of = chunk_ids(len(examples))
-    numeric, categorical = (_text_features(examples, spec, chunk_of) if spec.modality == "text"
-                            else _vision_features(examples, spec))
+    numeric, categorical = (text_features(examples, spec, chunk_of) if spec.modality == "text"
+                            else vision_features(examples, spec))
     names = list(spec.class_names) or [str(i) for i in range(spec.num_classes)]
     if spec.kind == "classification" and spec.label_key in examples[0]:
         onehot = np.eye(spec.num_classes, dtype=np.int64)
         categorical["labels"] = (counts_by_chunk(chunk_of, [onehot[int(e[spec.label_key])] for e in examples],
                                                   spec.num_classes), names)
     if model is not None:
-        model_cols, predicted = _model_features(model, examples, spec)
+        model_cols, predicted = model_features(model, examples, spec)
         numeric |= model_cols
         k = len(predicted[0])
         categorical["predicted"] = (counts_by_chunk(chunk_of, predicted, k),
-                                    names if spec.kind == "classification" else _token_names(k))
+                                    names if spec.kind == "classification" else token_names(k))
     sizes = np.bincount(chunk_of)
     features = {}
     for name, values in numeric.items():

@@ -12,7 +12,8 @@ import sys
 
 REQUIRED_MODULES = ("config", "tasks", "data", "models", "engine.trainer", "engine.loop",
                     "engine.optim", "engine.checkpoint", "tracking", "env", "lint", "dashboard",
-                    "drift", "search", "export")
+                    "drift", "search", "export", "builder", "user_data", "wandb_tracking", "drift_features",
+                    "search_journal", "bundle_model")
 
 
 class InstallationError(ImportError):

@@ -14,12 +14,10 @@ from __future__ import annotations
 import copy
 import datetime
 import hashlib
-import importlib
 import json
 import math
 import platform
 import shutil
-import sys
 import warnings
 from pathlib import Path
 
@@ -28,21 +26,19 @@ import safetensors
 import torch
 
 from . import __version__
+from .bundle_model import (MODEL_CODE, MODEL_CONFIG, BundleError, _build_model, _describe_model,  # noqa: F401
+                           _load_weights, _save_weights)
 from .config import TrainingConfig
 from .engine.loop import make_forward
 from .tasks import TaskSpec, collator_for
 
 BUNDLE_FORMAT = "trainbook-bundle/1"
 PARITY_TOLERANCE = 1e-5
-WEIGHTS, MODEL_CONFIG, MODEL_CODE = "model.safetensors", "model_config.json", "model_code.py"
+WEIGHTS = "model.safetensors"  # MODEL_CONFIG, MODEL_CODE (and BundleError) come from bundle_model
 TRAINING_CONFIG, TASK_SPEC, REFERENCE = "training_config.json", "task_spec.json", "reference_profile.json"
 INFERENCE, PROGRAM, METADATA = "inference.py", "model.pt2", "metadata.json"
 REQUIRED = (WEIGHTS, MODEL_CONFIG, TRAINING_CONFIG, TASK_SPEC, REFERENCE, INFERENCE)
 FORMATS = ("safetensors", "torch_export")
-
-
-class BundleError(RuntimeError):
-    """A bundle cannot be written or loaded; the message names the file and the fix."""
 
 
 def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, out_dir, *,
@@ -212,67 +208,6 @@ def export_trained(trainer, result, *, reference_profile: dict | None = None) ->
     return str(path)
 
 
-# --- describing and rebuilding the model ---
-
-def _describe_model(model, bundle: Path) -> dict:
-    from .models import ARCHS, ModelConfig
-
-    if type(model) in ARCHS.values() and isinstance(getattr(model, "config", None), ModelConfig):
-        return {"source": "builtin", "model_config": model.config.to_dict()}
-    source = getattr(model, "_trainbook_source", None)
-    if source is not None:
-        shutil.copyfile(source["path"], bundle / MODEL_CODE)
-        return {"source": "file", "file": MODEL_CODE, "original_path": source["path"],
-                "class_name": source["class_name"], "kwargs": _jsonable(source["kwargs"], "model kwargs")}
-    cls = type(model)
-    hint = ("HINT: put the class in a .py file and build the model with tb.load_model_file(path, class_name, "
-            "**kwargs); its arguments are then stored in the bundle")
-    if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
-        raise BundleError(f"cannot export {cls.__qualname__}: it is defined in {cls.__module__!r} (a notebook or "
-                          f"script, or inside a function), so a bundle could not import it again. {hint}")
-    if _import_class(cls.__module__, cls.__qualname__) is not cls:
-        raise BundleError(f"cannot export {cls.__qualname__}: {cls.__module__}.{cls.__qualname__} does not import "
-                          f"back to the same class. {hint}")
-    return {"source": "import", "module": cls.__module__, "qualname": cls.__qualname__}
-
-
-def _build_model(model_config: dict, bundle: Path) -> torch.nn.Module:
-    from .models import ModelConfig, build_from_config, load_model_file
-
-    source = model_config.get("source")
-    with torch.random.fork_rng(devices=[]):  # building initialises weights; keep the caller's RNG
-        if source == "builtin":
-            return build_from_config(ModelConfig(**model_config["model_config"]), seed=None)
-        if source == "file":
-            dont_write = sys.dont_write_bytecode
-            sys.dont_write_bytecode = True  # no __pycache__ inside the bundle
-            try:
-                return load_model_file(bundle / model_config["file"], model_config["class_name"],
-                                       **model_config["kwargs"])
-            finally:
-                sys.dont_write_bytecode = dont_write
-        if source == "import":
-            cls = _import_class(model_config["module"], model_config["qualname"])
-            try:
-                return cls()
-            except TypeError as e:
-                raise BundleError(f"{bundle / MODEL_CONFIG}: {model_config['qualname']}() cannot be built without "
-                                  f"arguments ({e}). HINT: export a model built with tb.load_model_file(path, "
-                                  "class_name, **kwargs) so its arguments are stored") from None
-    raise BundleError(f"{bundle / MODEL_CONFIG}: unknown model source {source!r}; expected builtin, file or import")
-
-
-def _import_class(module: str, qualname: str):
-    try:
-        obj = importlib.import_module(module)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as e:
-        raise BundleError(f"cannot import the model class {module}.{qualname}: {e}. HINT: install the package "
-                          "that defines it, or export a model built with tb.load_model_file") from None
-    return obj
-
-
 def _unwrap(model):
     if isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
         model = model.module
@@ -285,41 +220,6 @@ def _unwrap(model):
 def _device_of(model) -> torch.device:
     tensor = next(iter(model.parameters()), None)
     return tensor.device if tensor is not None else torch.device("cpu")
-
-
-# --- weights ---
-
-def _save_weights(model, path: Path) -> dict:
-    """Save unique tensors; a tied tensor (e.g. GPT's head.weight) is stored once and listed as an alias."""
-    from safetensors.torch import save_file
-
-    tensors, aliases, seen = {}, {}, {}
-    for name, t in model.state_dict().items():
-        key = (t.device, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()))
-        if key in seen:
-            aliases[name] = seen[key]
-            continue
-        seen[key] = name
-        tensors[name] = t.detach().to("cpu", copy=True).contiguous()
-    save_file(tensors, str(path), metadata={"aliases": json.dumps(aliases, sort_keys=True)})
-    return aliases
-
-
-def _load_weights(model, path: Path):
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(str(path), framework="pt") as fh:
-        aliases = json.loads((fh.metadata() or {}).get("aliases", "{}"))
-    state = load_file(str(path))
-    state.update({alias: state[target] for alias, target in aliases.items()})
-    dtypes = {t.dtype for t in state.values() if t.is_floating_point()}
-    if len(dtypes) == 1 and dtypes != {torch.float32}:
-        model.to(dtypes.pop())  # e.g. a bf16 model stays bf16
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise BundleError(f"{path}: weights do not fit the rebuilt model: {e}") from None
 
 
 # --- parity and torch.export ---

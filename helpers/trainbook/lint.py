@@ -5,14 +5,13 @@
 Findings print as `path:cell N:line L: CODE message` (cells counted from 1 over all cells),
 `path:line L: CODE message` for .py and .md files, and `path: CODE message` for findings about a
 whole notebook. A directory is searched for notebooks; name .py and .md files explicitly.
-Codes: TB1xx legacy strings and TB201-TB205, TB251 the file's structure (this module);
-TB211-TB242 the parameters cell and the code (lint_rules.py).
+Codes: TB1xx legacy strings (this module); TB201-TB205, TB251 the file's structure
+(lint_structure.py); TB211-TB242 the parameters cell and the code (lint_rules.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import json
 import os
@@ -25,7 +24,6 @@ PRAGMA = "trainbook-lint: allow legacy"
 SKIP_DIRS = {".git", ".venv", "venv", ".ipynb_checkpoints", "__pycache__", "node_modules", "runs", "build"}
 KIND_CODES = {"api": "TB101", "history": "TB102"}
 KIND_WORDS = {"api": "legacy API", "history": "history wording"}
-COLAB_URL = re.compile(r"https?://colab\.research\.google\.com/(?!assets/)[^\s)\"'<>\]]+")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -242,101 +240,6 @@ def output_texts(cell: dict) -> list[str]:
     return texts
 
 
-# the file's structure: TB201 schema, TB202 ids, TB203 code cell keys, TB204 line lists,
-# TB205 outputs, TB251 Colab badge (the code rules TB211-TB242 live in lint_rules.py)
-
-
-def check_structure(nb: dict, path: Path) -> list[Finding]:
-    """Check a notebook's JSON: nbformat 4.5 with ids, line lists, stripped outputs, Colab badge.
-
-    Args:
-        nb: the notebook as parsed JSON (see read_notebook).
-        path: its file, for messages and the badge check.
-    Returns:
-        the findings.
-    """
-    import nbformat
-
-    found = []
-    add = lambda *where_what: found.append(Finding(str(path), *where_what))  # noqa: E731
-    repaired, seen, minor = copy.deepcopy(nb), {}, nb.get("nbformat_minor")  # repaired: the schema check's copy
-    if not isinstance(minor, int) or minor < 5:
-        add(None, None, "TB201", f"nbformat_minor is {minor!r}; need 5, the version with cell ids (HINT: re-save "
-                                 "it with nbformat.write(nbformat.read(path, as_version=4), path))")
-        repaired["nbformat_minor"] = 5
-    for i, (cell, fixed) in enumerate(zip(nb["cells"], repaired["cells"]), start=1):
-        cell_id = cell.get("id")
-        duplicate = isinstance(cell_id, str) and cell_id in seen
-        if duplicate or not isinstance(cell_id, str) or not cell_id:
-            add(i, 1, "TB202", f"duplicate cell id {cell_id!r} (also cell {seen[cell_id]})" if duplicate
-                else "cell has no id (nbformat 4.5 needs one per cell)")
-            fixed["id"] = f"tb-lint-{i}"
-        else:
-            seen[cell_id] = i
-        if cell.get("cell_type") == "code":
-            for key, empty in (("outputs", []), ("execution_count", None)):
-                if key not in cell:
-                    add(i, 1, "TB203", f"code cell has no {key!r} key (write it with nbformat or Jupyter)")
-                    fixed[key] = empty
-            outputs, count = cell.get("outputs") or [], cell.get("execution_count")
-            if outputs or count is not None:
-                add(i, 1, "TB205", f"outputs are not stripped ({len(outputs)} output(s), execution_count {count!r});"
-                                   " strip them with nbstripout or `jupyter nbconvert --clear-output --inplace`")
-        problem = _source_problem(cell.get("source"))
-        if problem:
-            add(i, problem[0], "TB204", problem[1])
-            fixed["source"] = cell_source(cell)
-    try:
-        nbformat.validate(repaired)
-    except nbformat.ValidationError as e:
-        where = list(getattr(e, "absolute_path", None) or e.path)
-        cell = where[1] + 1 if len(where) > 1 and where[0] == "cells" and isinstance(where[1], int) else None
-        message = e.message.split("\n")[0]
-        if message.endswith("is not valid under any of the given schemas"):  # do not print the whole cell
-            message = f"the cell does not match the schema of cell_type {nb['cells'][cell - 1].get('cell_type')!r}" \
-                if cell else "the notebook does not match the schema"
-        add(cell, 1 if cell else None, "TB201", f"invalid nbformat 4.5: {message[:200]}")
-    return found + _badge_findings(nb, path)
-
-
-def _source_problem(src) -> tuple[int, str] | None:
-    """(line, message) for the first line that breaks the "list of lines" storage, or None."""
-    if not isinstance(src, list):
-        return 1, f"source is a {type(src).__name__}, not a list of lines (write the notebook with nbformat)"
-    for n, line in enumerate(src, start=1):
-        if not isinstance(line, str):
-            return n, f"source line {n} is a {type(line).__name__}, not a string"
-        if "\n" in line[:-1] or (n < len(src) and not line.endswith("\n")):
-            return n, 'source lines must each end with one "\\n" (except the last)'
-        if n == len(src) and line.endswith("\n"):
-            return n, 'the last source line must not end with "\\n"'
-    return None
-
-
-def repo_relative(path: Path) -> str:
-    """`path` relative to the repository root (the nearest folder holding .git or helpers/)."""
-    path = path.resolve()
-    root = next((d for d in path.parents if (d / ".git").exists() or (d / "helpers").is_dir()), None)
-    return path.relative_to(root).as_posix() if root else path.name
-
-
-def _badge_findings(nb: dict, path: Path) -> list[Finding]:
-    rel, found, urls = repo_relative(path), [], 0
-    for i, cell in enumerate(nb["cells"], start=1):
-        for n, line in enumerate(cell_source(cell).split("\n") if cell.get("cell_type") == "markdown" else [], 1):
-            for url in COLAB_URL.findall(line):
-                urls += 1
-                target = re.match(r"https?://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/[^/]+/([^?#]+)", url)
-                if not target or target.group(1) != rel:
-                    found.append(Finding(str(path), i, n, "TB251", f"the Open-in-Colab URL {url} does not open "
-                                                                   f"this notebook; it must end with /blob/<branch>/{rel}"))
-    if not urls:
-        found.append(Finding(str(path), None, None, "TB251", "no Open-in-Colab badge; add [![Open In Colab]("
-                             "https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research."
-                             f"google.com/github/<owner>/<repo>/blob/main/{rel}) to the first cell"))
-    return found
-
-
 def lint_file(path: Path, patterns: list[Pattern]) -> tuple[list[Finding], list[Finding]]:
     """Lint one notebook (legacy strings and contract) or one .py/.md file (API patterns).
 
@@ -347,6 +250,7 @@ def lint_file(path: Path, patterns: list[Pattern]) -> tuple[list[Finding], list[
     """
     if path.suffix == ".ipynb":
         from .lint_rules import check_notebook
+        from .lint_structure import check_structure
 
         nb = read_notebook(path)
         units = []

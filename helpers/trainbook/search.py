@@ -16,19 +16,17 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import random
 import shutil
 import statistics
 import time
-import warnings
 from pathlib import Path
 
-from .config import _GROUPS, FIELD_NAMES, ConfigError, TrainingConfig, TrainingConfigBuilder, _suggest
+from .builder import _GROUPS, TrainingConfigBuilder
+from .config import FIELD_NAMES, ConfigError, TrainingConfig, _suggest
 from .notebook import SearchProgress
+from .search_journal import ENDED, JOURNAL_NAME, SPEC_NAME, Journal, _row, spec_changes  # noqa: F401
 
-JOURNAL_NAME, SPEC_NAME = "search.jsonl", "search_spec.json"
-ENDED = ("finished", "failed", "pruned")
 PRUNE_STARTUP_TRIALS = 2  # median pruning starts once this many trials have finished
 # set by the search for every trial, so they cannot be searched over
 MANAGED_FIELDS = ("run_name", "output_dir", "checkpoint_dir", "resume", "early_stopping_metric",
@@ -289,15 +287,6 @@ def trial_config(ctx: dict, index: int, params: dict) -> TrainingConfig:
         raise ConfigError([f"trial {index} with {params} gives an invalid config:"] + e.problems) from None
 
 
-def spec_changes(old: dict, new: dict) -> str:
-    """What differs between two search specs, for the 'different search' error."""
-    changed = [f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in new if k != "base_config" and old.get(k) != new[k]]
-    base_old = old.get("base_config", {})
-    changed += [f"base_config.{k}: {base_old.get(k)!r} -> {v!r}" for k, v in new["base_config"].items()
-                if base_old.get(k) != v]
-    return "; ".join(changed) or "unknown (no search_spec.json)"
-
-
 # ---------------------------------------------------------------- one trial
 
 def train_trial(ctx: dict, cfg: TrainingConfig, should_stop) -> dict:
@@ -397,62 +386,3 @@ def _run_sequential(ctx: dict, plan: list[dict], configs: list) -> SearchResult:
         report.update(result, t)
     report.close(result)
     return result
-
-
-def _row(ctx: dict, t: Trial) -> dict:
-    row = {"trial": t.index, "status": t.status, "params": t.params, "seed": t.seed, "search_id": ctx["search_id"]}
-    if t.status in ENDED:
-        row.update(metric=t.metric, best_epoch=t.best_epoch, epochs=t.epochs, wall_time_s=t.wall_time_s,
-                   curve=t.curve, error=t.error)
-    return row
-
-
-class Journal:
-    """search.jsonl: append-only JSON lines, fsynced; a torn last line (killed mid-write) is dropped."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-
-    def read(self) -> list[dict]:
-        text = self.path.read_text() if self.path.exists() else ""
-        lines = text.split("\n")
-        if lines[-1]:
-            warnings.warn(f"{self.path}: dropped a partial last line left by an interrupted write", RuntimeWarning)
-            self.path.write_text("".join(line + "\n" for line in lines[:-1]))
-        rows = []
-        for n, line in enumerate(lines[:-1], 1):
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{self.path} line {n} is not valid JSON ({e}). HINT: fix or delete that "
-                                 "line, or delete the search dir to start over") from None
-        return rows
-
-    def append(self, *rows: dict):
-        with open(self.path, "a") as fh:
-            fh.write("".join(json.dumps(r) + "\n" for r in rows))
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    def start(self, ctx: dict, trials: list):
-        """Refuse a journal of another search, append missing plan rows, load each trial's last state."""
-        rows, spec_path = self.read(), self.path.parent / SPEC_NAME
-        if any(r.get("search_id") != ctx["search_id"] for r in rows):
-            old = json.loads(spec_path.read_text()) if spec_path.exists() else {}
-            raise ValueError(f"{self.path.parent} holds a different search ({spec_changes(old, ctx['spec'])}). "
-                             "HINT: pass another search_dir, or delete this one to start over")
-        if not rows:
-            spec_path.with_suffix(".tmp").write_text(json.dumps(ctx["spec"], indent=2, sort_keys=True) + "\n")
-            os.replace(spec_path.with_suffix(".tmp"), spec_path)
-        planned = {r["trial"]: r["params"] for r in rows if r["status"] == "planned"}
-        if any(i >= len(trials) or trials[i].params != params for i, params in planned.items()):
-            raise ValueError(f"{self.path.parent} holds a plan of {len(planned)} trials that this call's plan of "
-                             f"{len(trials)} does not extend (n_trials can grow, not shrink). HINT: pass "
-                             f"n_trials >= {len(planned)}, another search_dir, or delete this one to start over")
-        if len(planned) < len(trials):
-            self.append(*[_row(ctx, t) for t in trials if t.index not in planned])
-        for r in rows:
-            t = trials[r["trial"]]
-            t.status = r["status"]
-            for key in ("metric", "best_epoch", "epochs", "wall_time_s", "curve", "error"):
-                setattr(t, key, r.get(key, getattr(t, key)))

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from .notebook import SearchProgress
 from .search import (PRUNE_STARTUP_TRIALS, Distribution, SearchResult, Trial, best_trial,
-                     keep_best_checkpoint, spec_changes, train_trial, trial_config)
+                     keep_best_checkpoint, train_trial, trial_config)
+from .search_journal import spec_changes
 
 SPEC_ATTR, RESULT_ATTR = "trainbook_search", "trainbook_trial"
 RESULT_KEYS = ("metric", "best_epoch", "epochs", "wall_time_s", "curve", "error")
