@@ -40,6 +40,7 @@ nbval: install
 	rm -rf notebooks/runs
 
 lint: install
+	$(VENV)/bin/lint-imports helpers/pyproject.toml
 	$(PY) -m trainbook.lint notebooks/
 	$(PY) notebooks/build.py --check
 
@@ -51,4 +52,4 @@ bench: install
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) $(COLAB_VENV) runs notebooks/runs .pytest_cache helpers/*.egg-info
+	rm -rf $(VENV) $(COLAB_VENV) runs notebooks/runs .pytest_cache .import_linter_cache helpers/*.egg-info

@@ -246,7 +246,7 @@ used; then `inference.py` runs on a few validation samples in a fresh Python pro
 if export_model:
     import subprocess
 
-    from trainbook.bundle_inference import write_samples
+    from trainbook.export import write_samples
 
     bundle_dir = tb.export_bundle(
         model, training_config, spec, run_dir / "bundle", reference_profile=reference_profile,

@@ -240,7 +240,7 @@ def test_stub_is_namespace_friendly_and_refuses_to_import_outside_tests(tmp_path
     ("from-the-key-panel", "1", ["offline", None, "NotebookAccessError (grant this notebook access in the key panel)"]),
 ], ids=["secret", "no-secret", "no-access"])
 def test_tracking_auto_mode_reads_the_colab_secret(secret, no_access, expected, tmp_path):
-    code = ("import json; from trainbook.wandb_tracking import resolve_wandb_mode\n"
+    code = ("import json; from trainbook.tracking import resolve_wandb_mode\n"
             "print(json.dumps(resolve_wandb_mode('auto')))")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "COLAB_", "NETRC"))}
     env.update(PYTHONPATH=str(STUB_PATH), COLAB_STUB_LOG=str(tmp_path / "calls.jsonl"), COLAB_RELEASE_TAG="sim",

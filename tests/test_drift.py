@@ -13,8 +13,9 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 import trainbook as tb
-from trainbook import drift, drift_stats
-from trainbook.drift_stats import Sketch, sketch_ks, sketch_psi
+from trainbook import drift
+from trainbook.drift import stats as drift_stats
+from trainbook.drift.stats import Sketch, sketch_ks, sketch_psi
 
 
 def random_pairs(seed=0, trials=40):

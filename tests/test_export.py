@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 import trainbook as tb
-from trainbook.bundle_inference import predict, read_examples, write_samples
+from trainbook.export import predict, read_examples, write_samples
 from trainbook.export import BundleError
 
 TASKS = ("lm", "text-cls", "vision-cls")
@@ -30,7 +30,7 @@ def _batch(data, n=5):
 
 
 def _logits(model, batch, spec):
-    from trainbook.engine.loop import make_forward
+    from trainbook.models import make_forward
 
     with torch.no_grad():
         return make_forward(model.eval(), spec)(batch)

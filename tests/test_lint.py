@@ -16,7 +16,10 @@ import nbformat
 import pytest
 
 import trainbook
-from trainbook import lint, lint_rules, lint_structure
+from trainbook import lint
+from trainbook.lint import rules as lint_rules
+from trainbook.lint import structure as lint_structure
+from trainbook.lint.parsed import ParsedNotebook
 
 REPO = Path(__file__).resolve().parents[1]
 VERSION = trainbook.__version__
@@ -109,8 +112,8 @@ def test_parameter_names_agree_with_papermill(tmp_path):
     for path in (REPO / "notebooks" / "training.ipynb", tmp_path / "nb.ipynb"):
         if not path.exists():
             path.write_text(json.dumps(notebook(GOOD_CELLS)))
-        ctx = lint_rules._Notebook(lint.read_notebook(path), path)
-        lint_rules._check_parameters(ctx)
+        ctx = ParsedNotebook(lint.read_notebook(path), path)
+        lint_rules.check_parameters(ctx)
         assert ctx.findings == []
         assert list(ctx.params) == list(inspect_notebook(str(path)))
 

@@ -14,7 +14,8 @@ import torch.nn as nn
 import trainbook as tb
 from trainbook.dashboard import plot_search
 from trainbook.notebook import SearchProgress
-from trainbook import search, search_journal
+from trainbook import search
+from trainbook.search import journal as search_journal
 from trainbook.search import (SearchResult, Trial, choice, intuniform, loguniform, make_plan, run_search,
                               uniform)
 

@@ -1,4 +1,4 @@
-"""Tests for trainbook.tracking (+ wandb_tracking): JSONL always, W&B modes, one row per optimizer step, no hangs.
+"""Tests for trainbook.tracking (+ tracking.wandb_run): JSONL always, W&B modes, one row per optimizer step, no hangs.
 
 W&B runs are real wandb offline runs; anything that tries the network fails locally (the base
 URL points at a closed localhost port and Python-level lookups of other hosts are refused and
@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 import trainbook as tb
-from trainbook import wandb_tracking
+from trainbook.tracking import wandb_run as wandb_tracking
 from trainbook.config import ConfigError
 from trainbook.tracking import JSONLTracker, MetricsTracker, read_metrics
-from trainbook.wandb_tracking import resolve_wandb_mode
+from trainbook.tracking import resolve_wandb_mode
 
 wandb = pytest.importorskip("wandb")
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from .config import ConfigError, TrainingConfig, _suggest
+from .config import ConfigError, TrainingConfig, suggest
 
-_GROUPS = {
+FIELD_GROUPS = {
     "with_run": ("run_name", "output_dir", "seed", "deterministic"),
     "with_training": ("epochs", "batch_size", "learning_rate", "weight_decay", "warmup_ratio",
                       "warmup_steps", "max_steps", "gradient_accumulation_steps"),
@@ -56,15 +56,15 @@ class TrainingConfigBuilder:
         """A builder for one of the presets: 'quick' (CPU smoke run), 'colab-gpu', 'full'."""
         if name not in _PRESETS:
             raise ConfigError([f"preset must be one of {', '.join(map(repr, _PRESETS))}; "
-                               f"got {name!r}{_suggest(name, _PRESETS)}"])
+                               f"got {name!r}{suggest(name, _PRESETS)}"])
         return cls(TrainingConfig(**_PRESETS[name]))
 
     def _replace(self, group: str, kwargs: dict) -> "TrainingConfigBuilder":
-        allowed = _GROUPS[group]
+        allowed = FIELD_GROUPS[group]
         for key in kwargs:
             if key not in allowed:
-                where = next((g for g, keys in _GROUPS.items() if key in keys), None)
-                hint = f"; it belongs to {where}()" if where else _suggest(key, allowed)
+                where = next((g for g, keys in FIELD_GROUPS.items() if key in keys), None)
+                hint = f"; it belongs to {where}()" if where else suggest(key, allowed)
                 raise TypeError(f"{group}() got an unexpected keyword argument {key!r}{hint}")
         return TrainingConfigBuilder(dataclasses.replace(self._config, **kwargs))
 

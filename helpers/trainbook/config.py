@@ -118,7 +118,7 @@ class TrainingConfig:
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = [k for k in d if k not in names]
         if unknown:
-            raise ConfigError([f"unknown field {k!r}{_suggest(k, names)}" for k in unknown])
+            raise ConfigError([f"unknown field {k!r}{suggest(k, names)}" for k in unknown])
         return cls(**d)
 
     def save(self, path) -> Path:
@@ -182,7 +182,7 @@ def _choice_rule(*allowed: str) -> Callable:
     def check(name, v):
         if not isinstance(v, str) or v not in allowed:
             options = ", ".join(repr(a) for a in allowed)
-            hint = _suggest(v, allowed) if isinstance(v, str) else ""
+            hint = suggest(v, allowed) if isinstance(v, str) else ""
             return f"{name} must be one of {options}; got {v!r}{hint}"
     return check
 
@@ -284,7 +284,7 @@ def _cross_field_problems(c: TrainingConfig) -> list[str]:
     return problems
 
 
-def _suggest(word: str, options) -> str:
+def suggest(word: str, options) -> str:
     close = difflib.get_close_matches(str(word), list(options), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

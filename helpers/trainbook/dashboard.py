@@ -260,7 +260,8 @@ def plot_search(result) -> "Figure":  # noqa: F821
     Raises:
         ImportError: matplotlib is not installed.
     """
-    from .search import _is_num, _sign
+    from .search.results import direction
+    from .search.space import is_number
 
     try:
         from matplotlib.figure import Figure
@@ -277,7 +278,7 @@ def plot_search(result) -> "Figure":  # noqa: F821
             axes[0].scatter(*zip(*pts), color=color, label=status)
     best, line = None, []
     for t in (t for t in scored if t.status == "finished"):
-        best = t.metric if best is None else min(best, t.metric, key=lambda v: _sign(result.mode) * v)
+        best = t.metric if best is None else min(best, t.metric, key=lambda v: direction(result.mode) * v)
         line.append((t.index, best))
     if line:
         axes[0].step(*zip(*line), where="post", color="gray", label="best so far")
@@ -286,7 +287,7 @@ def plot_search(result) -> "Figure":  # noqa: F821
         axes[0].legend(fontsize="small")
     for ax, name in zip(axes[1:], names):
         values = [t.params[name] for t in scored]
-        numeric = all(_is_num(v) for v in values)
+        numeric = all(is_number(v) for v in values)
         labels = sorted({str(v) for v in values})
         ax.scatter(values if numeric else [labels.index(str(v)) for v in values], [t.metric for t in scored],
                    c=[colors[t.status] for t in scored])

@@ -10,10 +10,8 @@ import os
 import platform
 import sys
 
-REQUIRED_MODULES = ("config", "tasks", "data", "models", "engine.trainer", "engine.loop",
-                    "engine.optim", "engine.checkpoint", "tracking", "env", "lint", "dashboard",
-                    "drift", "search", "export", "builder", "user_data", "wandb_tracking", "drift_features",
-                    "search_journal", "bundle_model")
+REQUIRED_MODULES = ("config", "builder", "tasks", "env", "notebook", "dashboard", "cli", "data", "models",
+                    "engine", "tracking", "drift", "search", "export", "lint")
 
 
 class InstallationError(ImportError):

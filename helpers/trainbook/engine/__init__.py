@@ -1,1 +1,9 @@
-"""Training engine: Trainer (orchestration), loop (one step), optim, checkpoint, distributed."""
+"""Training engine: Trainer (orchestration), loop (one step), optim, checkpoint, distributed.
+
+    result = Trainer(model, training_config=cfg, task_spec=spec).train(data.train, data.val)
+"""
+
+from .loop import NonFiniteLossError
+from .trainer import Trainer, TrainResult
+
+__all__ = ["NonFiniteLossError", "TrainResult", "Trainer"]

@@ -19,12 +19,14 @@ import torch
 
 from ..config import ConfigError, TrainingConfig
 from ..env import check_strategy, resolve_device
+from ..models.adapter import make_forward
 from ..tasks import TaskSpec, collator_for
 from ..tracking import MetricsTracker
-from . import checkpoint as ckpt
+from .checkpoint import (BEST_NAME, apply_retention, atomic_save, clean_temp_files, list_step_checkpoints,
+                         load_checkpoint, load_latest, rng_state, set_rng_state, step_path)
 from .distributed import DistContext
-from .loop import NonFiniteLossError, StepRunner, count_targets, loss_sum, make_forward, resolve_precision, \
-    autocast_for, to_device
+from .loop import (NonFiniteLossError, StepRunner, autocast_for, count_targets, loss_sum, resolve_precision,
+                   to_device)
 from .optim import build_optimizer, lr_multiplier, set_lr
 
 # fields that may change between a checkpoint and the run resuming from it
@@ -126,7 +128,7 @@ class Trainer:
         tracker = self.tracker or MetricsTracker.for_run(cfg, run_dir, dist.rank,
                                                          resume_step=state.step if resumed_from else None)
         if dist.is_main:
-            ckpt.clean_temp_files(ckpt_dir)
+            clean_temp_files(ckpt_dir)
             cfg.save(run_dir / "training_config.json")
             tracker.log_config(cfg.to_dict())
         say(f"training {spec.name} on {device} ({precision}) | {len(train_data)} samples | "
@@ -147,7 +149,7 @@ class Trainer:
                         out = runner.step(micro, state.step + 1)
                     except NonFiniteLossError as e:
                         bar.close()
-                        last = ckpt.list_step_checkpoints(ckpt_dir)
+                        last = list_step_checkpoints(ckpt_dir)
                         raise NonFiniteLossError(e.step, e.value, last[-1] if last else None) from None
                     state.step, state.window = state.step + 1, state.window + 1
                     for key, value in (("loss", out.loss), ("grad_norm", out.grad_norm), ("steps", 1),
@@ -193,7 +195,7 @@ class Trainer:
                 if dist.is_main:
                     tracker.checkpoint_saved(state.step)
                     if improved:
-                        self._save(state, model, optimizer, runner, ckpt_dir, name=ckpt.BEST_NAME)
+                        self._save(state, model, optimizer, runner, ckpt_dir, name=BEST_NAME)
                     if state.finished or (cfg.save_every_n_epochs and state.epoch % cfg.save_every_n_epochs == 0):
                         self._save(state, model, optimizer, runner, ckpt_dir)
                 if stop_requested:
@@ -301,22 +303,22 @@ class Trainer:
         target = getattr(model, "module", model)
         payload = {"model": target.state_dict(), "optimizer": optimizer.state_dict(),
                    "scaler": runner.scaler.state_dict(), "scheduler": {"step": state.step},
-                   "state": dataclasses.asdict(state), "rng": ckpt.rng_state(), "config": self.cfg.to_dict()}
-        path = ckpt.atomic_save(payload, Path(ckpt_dir) / name if name else ckpt.step_path(ckpt_dir, state.step))
+                   "state": dataclasses.asdict(state), "rng": rng_state(), "config": self.cfg.to_dict()}
+        path = atomic_save(payload, Path(ckpt_dir) / name if name else step_path(ckpt_dir, state.step))
         if name is None:
-            ckpt.apply_retention(ckpt_dir, self.cfg.keep_last)
+            apply_retention(ckpt_dir, self.cfg.keep_last)
         return path
 
     def _restore(self, resume: str, ckpt_dir: Path, optimizer, runner, device):
         if resume == "never":
             return _State(), None
         if resume == "auto":
-            payload, path = ckpt.load_latest(ckpt_dir, map_location=device)
+            payload, path = load_latest(ckpt_dir, map_location=device)
         else:
             path = Path(resume)
             if not path.is_file():
                 raise FileNotFoundError(f"resume={resume!r}: no such checkpoint file")
-            payload = ckpt.load_checkpoint(path, map_location=device)
+            payload = load_checkpoint(path, map_location=device)
         if payload is None:
             return _State(), None
         changed = {k: v for k, v in TrainingConfig.from_dict(payload["config"]).diff(self.cfg).items()
@@ -328,7 +330,7 @@ class Trainer:
         getattr(self.model, "module", self.model).load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         runner.scaler.load_state_dict(payload["scaler"])
-        ckpt.set_rng_state(payload["rng"])
+        set_rng_state(payload["rng"])
         state = _State(**payload["state"])
         if state.epoch < self.cfg.epochs and not state.stopped_early and not (
                 self.cfg.max_steps and state.step >= self.cfg.max_steps):
@@ -336,8 +338,8 @@ class Trainer:
         return state, str(path)
 
     def _result(self, state, run_dir, ckpt_dir, t0, resumed_from, tracking=None) -> TrainResult:
-        steps = ckpt.list_step_checkpoints(ckpt_dir)
-        best = Path(ckpt_dir) / ckpt.BEST_NAME
+        steps = list_step_checkpoints(ckpt_dir)
+        best = Path(ckpt_dir) / BEST_NAME
         return TrainResult(history=state.history, best_epoch=state.best_epoch, best_metric=state.best_metric,
                            best_metric_name=self._metric_name(), best_checkpoint=str(best) if best.exists() else None,
                            last_checkpoint=str(steps[-1]) if steps else None, run_dir=str(run_dir),

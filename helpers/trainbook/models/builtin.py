@@ -1,4 +1,4 @@
-"""Built-in models and user-model loading.
+"""Built-in models: a causal GPT, a text encoder classifier and a small CNN.
 
     model = build_model(TaskSpec.preset("lm"), size="tiny")
 
@@ -10,17 +10,13 @@ F.scaled_dot_product_attention, so CUDA runs Flash / memory-efficient kernels.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import inspect
 import math
-import sys
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .tasks import TaskSpec
+from ..tasks import TaskSpec
 
 SIZES = {  # n_layer, n_head, n_embd
     "tiny": (2, 4, 64),
@@ -200,41 +196,3 @@ def build_from_config(cfg: ModelConfig, seed: int | None = 0, verbose: bool = Fa
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-
-
-def load_model_file(path, class_name: str | None = None, **kwargs) -> nn.Module:
-    """Import a user's model file explicitly and instantiate its model class.
-
-    Args:
-        path: a .py file defining an nn.Module subclass.
-        class_name: which class; None picks the only nn.Module subclass defined in the file.
-        **kwargs: passed to the constructor.
-    Raises:
-        FileNotFoundError, ImportError (file fails to import), ValueError (no/ambiguous class).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: model file does not exist")
-    name = f"trainbook_user_model_{abs(hash(path.resolve()))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as e:
-        del sys.modules[name]
-        raise ImportError(f"{path}: failed to import: {type(e).__name__}: {e}") from e
-    classes = {n: c for n, c in vars(module).items()
-               if inspect.isclass(c) and issubclass(c, nn.Module) and c.__module__ == name}
-    if class_name is not None:
-        if class_name not in classes:
-            raise ValueError(f"{path}: no nn.Module class {class_name!r}; found {sorted(classes)}")
-        cls = classes[class_name]
-    elif len(classes) == 1:
-        cls = next(iter(classes.values()))
-    else:
-        raise ValueError(f"{path}: {'no' if not classes else len(classes)} nn.Module classes "
-                         f"{sorted(classes)}; pass class_name= to choose one")
-    model = cls(**kwargs)
-    model._trainbook_source = {"path": str(path.resolve()), "class_name": cls.__name__, "kwargs": kwargs}
-    return model

@@ -1,6 +1,6 @@
 """User data adapters: a text file/folder, a CSV, an image folder or "hf:<name>" as splits.
 
-    data = load_task_data("text-cls", source="reviews.csv")  # reaches _load_path / _load_hf here
+    (train, val, current), info, spec = load_path("text-cls", Path("reviews.csv"), spec, seed=0, limit=None)
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from pathlib import Path
 
 import torch
 
-from .data import DataError, _windows
-from .tasks import TaskSpec
+from ..tasks import TaskSpec
+from .types import DataError
+from .windows import byte_windows
+
 
 def _split(items: list, seed: int, limit: int | None):
     items = list(items)
@@ -25,7 +27,7 @@ def _split(items: list, seed: int, limit: int | None):
     return train, val, current
 
 
-def _load_path(task, path: Path, spec: TaskSpec, seed, limit):
+def load_path(task, path: Path, spec: TaskSpec, seed, limit):
     if not path.exists():
         raise DataError(f"{path}: does not exist (pass source='builtin' or an existing path)")
     if task == "lm":
@@ -48,7 +50,7 @@ def _load_text_files(path: Path, spec, seed, limit):
             raise DataError(f"{f}: file is empty (lm needs text)")
         if len(data) < 2:
             raise DataError(f"{f}: text is shorter than 2 tokens (bytes); nothing to predict")
-        windows += _windows(data, spec.max_seq_len)
+        windows += byte_windows(data, spec.max_seq_len)
     if len(windows) < 3:
         raise DataError(f"{path}: only {len(windows)} window(s) of {spec.max_seq_len} bytes; "
                         "need at least 3 for train/val/current")
@@ -115,7 +117,7 @@ def _load_image_folder(path: Path, spec, seed, limit, size: int = 32):
     return (train, val, current), {"source": str(path)}, spec
 
 
-def _load_hf(task, name, spec, seed, limit):
+def load_hf(task, name, spec, seed, limit):
     try:
         import datasets
     except ImportError:
@@ -127,7 +129,7 @@ def _load_hf(task, name, spec, seed, limit):
     rows = ds.select(range(min(len(ds), (limit or len(ds)) * 2)))
     if task == "lm":
         data = "\n".join(rows[text_col]).encode("utf-8")
-        return _split(_windows(data, spec.max_seq_len), seed, limit), {"source": f"hf:{name}"}, spec
+        return _split(byte_windows(data, spec.max_seq_len), seed, limit), {"source": f"hf:{name}"}, spec
     labels = rows["label"]
     n_classes = max(labels) + 1
     examples = [{"input_ids": torch.tensor(list(t.encode("utf-8")[: spec.max_seq_len]) or [0]), "labels": y}

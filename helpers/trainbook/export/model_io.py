@@ -1,10 +1,10 @@
 """How a bundle names and rebuilds its model, and reads and writes its weights (tied weights stored once).
 
-    model_config = _describe_model(model, bundle_dir); model = _build_model(model_config, bundle_dir)
+    model_config = describe_model(model, bundle_dir); model = build_model(model_config, bundle_dir)
 
-`_describe_model` records a built-in model's ModelConfig, a `load_model_file` model's source file and
-arguments, or an importable class's module and name; `_build_model` rebuilds the model from that
-record. `_save_weights`/`_load_weights` use safetensors (no pickle).
+`describe_model` records a built-in model's ModelConfig, a `load_model_file` model's source file and
+arguments, or an importable class's module and name; `build_model` rebuilds the model from that
+record. `save_weights`/`load_weights` use safetensors (no pickle).
 """
 
 from __future__ import annotations
@@ -17,18 +17,14 @@ from pathlib import Path
 
 import torch
 
-MODEL_CONFIG, MODEL_CODE = "model_config.json", "model_code.py"
-
-
-class BundleError(RuntimeError):
-    """A bundle cannot be written or loaded; the message names the file and the fix."""
+from .errors import BundleError
+from .files import MODEL_CODE, MODEL_CONFIG, jsonable
 
 
 # --- describing and rebuilding the model ---
 
-def _describe_model(model, bundle: Path) -> dict:
-    from .export import _jsonable  # export is loaded: only export_bundle calls this
-    from .models import ARCHS, ModelConfig
+def describe_model(model, bundle: Path) -> dict:
+    from ..models.builtin import ARCHS, ModelConfig
 
     if type(model) in ARCHS.values() and isinstance(getattr(model, "config", None), ModelConfig):
         return {"source": "builtin", "model_config": model.config.to_dict()}
@@ -36,7 +32,7 @@ def _describe_model(model, bundle: Path) -> dict:
     if source is not None:
         shutil.copyfile(source["path"], bundle / MODEL_CODE)
         return {"source": "file", "file": MODEL_CODE, "original_path": source["path"],
-                "class_name": source["class_name"], "kwargs": _jsonable(source["kwargs"], "model kwargs")}
+                "class_name": source["class_name"], "kwargs": jsonable(source["kwargs"], "model kwargs")}
     cls = type(model)
     hint = ("HINT: put the class in a .py file and build the model with tb.load_model_file(path, class_name, "
             "**kwargs); its arguments are then stored in the bundle")
@@ -49,8 +45,9 @@ def _describe_model(model, bundle: Path) -> dict:
     return {"source": "import", "module": cls.__module__, "qualname": cls.__qualname__}
 
 
-def _build_model(model_config: dict, bundle: Path) -> torch.nn.Module:
-    from .models import ModelConfig, build_from_config, load_model_file
+def build_model(model_config: dict, bundle: Path) -> torch.nn.Module:
+    from ..models.builtin import ModelConfig, build_from_config
+    from ..models.loading import load_model_file
 
     source = model_config.get("source")
     with torch.random.fork_rng(devices=[]):  # building initialises weights; keep the caller's RNG
@@ -88,7 +85,7 @@ def _import_class(module: str, qualname: str):
 
 # --- weights ---
 
-def _save_weights(model, path: Path) -> dict:
+def save_weights(model, path: Path) -> dict:
     """Save unique tensors; a tied tensor (e.g. GPT's head.weight) is stored once and listed as an alias."""
     from safetensors.torch import save_file
 
@@ -104,7 +101,7 @@ def _save_weights(model, path: Path) -> dict:
     return aliases
 
 
-def _load_weights(model, path: Path):
+def load_weights(model, path: Path):
     from safetensors import safe_open
     from safetensors.torch import load_file
 

@@ -100,7 +100,7 @@ def write_samples(examples, spec, out, n: int = 4) -> Path:
 @torch.no_grad()
 def classify(model, spec, inputs: list, device, batch_size: int = 64) -> list[tuple[int, float]]:
     """(class index, probability) per input: token-id tensors (text) or images (vision)."""
-    from trainbook.engine.loop import make_forward
+    from trainbook.models import make_forward
     from trainbook.tasks import collator_for
 
     forward, collate, out = make_forward(model, spec), collator_for(spec), []
@@ -117,7 +117,7 @@ def classify(model, spec, inputs: list, device, batch_size: int = 64) -> list[tu
 @torch.no_grad()
 def continue_bytes(model, spec, prompt: bytes, n: int, device) -> bytes:
     """Greedy continuation of `prompt` by n bytes, keeping the last max_seq_len bytes as context."""
-    from trainbook.engine.loop import make_forward
+    from trainbook.models import make_forward
 
     forward = make_forward(model, spec)
     ids = torch.tensor(list(prompt), dtype=torch.long, device=device)[None]
@@ -169,7 +169,7 @@ def main(argv=None) -> int:
         version = json.loads((bundle / "metadata.json").read_text())["versions"]["trainbook"]
         raise SystemExit(f"error: this bundle needs the trainbook package: pip install 'trainbook=={version}' "
                          "(or pip install ./helpers from the trainbook repository)") from None
-    from trainbook.export import BundleError
+    from trainbook.export.errors import BundleError
 
     try:
         model, meta = trainbook.load_bundle(bundle, device=args.device)

@@ -1,6 +1,6 @@
 """The notebook's file structure, for trainbook.lint (TB201 to TB205, TB251).
 
-    findings = check_structure(trainbook.lint.read_notebook(path), path)
+    findings = check_structure(read_notebook(path), path)
 
 Reads the notebook's JSON only: nbformat 4.5 schema and cell ids, code cell keys, source
 stored as a list of lines, stripped outputs, and an Open-in-Colab badge that opens this file.
@@ -12,13 +12,13 @@ import copy
 import re
 from pathlib import Path
 
-from .lint import Finding, cell_source
+from .findings import Finding, cell_source
 
 COLAB_URL = re.compile(r"https?://colab\.research\.google\.com/(?!assets/)[^\s)\"'<>\]]+")
 
 
 # the file's structure: TB201 schema, TB202 ids, TB203 code cell keys, TB204 line lists,
-# TB205 outputs, TB251 Colab badge (the code rules TB211-TB242 live in lint_rules.py)
+# TB205 outputs, TB251 Colab badge (the code rules TB211-TB242 live in rules.py)
 
 
 def check_structure(nb: dict, path: Path) -> list[Finding]:

@@ -1,6 +1,6 @@
 """The search journal: search.jsonl, one JSON row per trial state change, and search_spec.json beside it.
 
-    journal = Journal(search_dir / JOURNAL_NAME); journal.start(ctx, trials); journal.append(_row(ctx, t))
+    journal = Journal(search_dir / JOURNAL_NAME); journal.start(ctx, trials); journal.append(journal_row(ctx, t))
 
 Rows are appended and fsynced; a torn last line (killed mid-write) is dropped on read. `start`
 refuses a journal written by a different search (naming what changed) or one whose plan this
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .search import Trial
+    from .results import Trial
 
 JOURNAL_NAME, SPEC_NAME = "search.jsonl", "search_spec.json"
 ENDED = ("finished", "failed", "pruned")
@@ -31,7 +31,8 @@ def spec_changes(old: dict, new: dict) -> str:
     return "; ".join(changed) or "unknown (no search_spec.json)"
 
 
-def _row(ctx: dict, t: Trial) -> dict:
+def journal_row(ctx: dict, t: Trial) -> dict:
+    """The journal row of a trial's current state."""
     row = {"trial": t.index, "status": t.status, "params": t.params, "seed": t.seed, "search_id": ctx["search_id"]}
     if t.status in ENDED:
         row.update(metric=t.metric, best_epoch=t.best_epoch, epochs=t.epochs, wall_time_s=t.wall_time_s,
@@ -82,7 +83,7 @@ class Journal:
                              f"{len(trials)} does not extend (n_trials can grow, not shrink). HINT: pass "
                              f"n_trials >= {len(planned)}, another search_dir, or delete this one to start over")
         if len(planned) < len(trials):
-            self.append(*[_row(ctx, t) for t in trials if t.index not in planned])
+            self.append(*[journal_row(ctx, t) for t in trials if t.index not in planned])
         for r in rows:
             t = trials[r["trial"]]
             t.status = r["status"]

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import hashlib
-import json
 import math
 import platform
 import shutil
@@ -25,20 +23,14 @@ import numpy
 import safetensors
 import torch
 
-from . import __version__
-from .bundle_model import (MODEL_CODE, MODEL_CONFIG, BundleError, _build_model, _describe_model,  # noqa: F401
-                           _load_weights, _save_weights)
-from .config import TrainingConfig
-from .engine.loop import make_forward
-from .tasks import TaskSpec, collator_for
-
-BUNDLE_FORMAT = "trainbook-bundle/1"
-PARITY_TOLERANCE = 1e-5
-WEIGHTS = "model.safetensors"  # MODEL_CONFIG, MODEL_CODE (and BundleError) come from bundle_model
-TRAINING_CONFIG, TASK_SPEC, REFERENCE = "training_config.json", "task_spec.json", "reference_profile.json"
-INFERENCE, PROGRAM, METADATA = "inference.py", "model.pt2", "metadata.json"
-REQUIRED = (WEIGHTS, MODEL_CONFIG, TRAINING_CONFIG, TASK_SPEC, REFERENCE, INFERENCE)
-FORMATS = ("safetensors", "torch_export")
+from .. import __version__
+from ..config import TrainingConfig
+from ..models.adapter import make_forward
+from ..tasks import TaskSpec, collator_for
+from .errors import BundleError
+from .files import (BUNDLE_FORMAT, FORMATS, INFERENCE, METADATA, MODEL_CONFIG, PARITY_TOLERANCE, PROGRAM, REFERENCE, TASK_SPEC,
+                    TRAINING_CONFIG, WEIGHTS, jsonable, read_json, sha256, verified_metadata, write_json)
+from .model_io import build_model, describe_model, load_weights, save_weights
 
 
 def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, out_dir, *,
@@ -78,13 +70,13 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
-        model_config = _describe_model(model, tmp)
-        aliases = _save_weights(model, tmp / WEIGHTS)
-        _write_json(tmp / MODEL_CONFIG, model_config)
-        _write_json(tmp / TRAINING_CONFIG, training_config.to_dict())
-        _write_json(tmp / TASK_SPEC, task_spec.to_dict())
-        _write_json(tmp / REFERENCE, _jsonable(reference_profile, "reference_profile"))
-        shutil.copyfile(Path(__file__).with_name("bundle_inference.py"), tmp / INFERENCE)
+        model_config = describe_model(model, tmp)
+        aliases = save_weights(model, tmp / WEIGHTS)
+        write_json(tmp / MODEL_CONFIG, model_config)
+        write_json(tmp / TRAINING_CONFIG, training_config.to_dict())
+        write_json(tmp / TASK_SPEC, task_spec.to_dict())
+        write_json(tmp / REFERENCE, jsonable(reference_profile, "reference_profile"))
+        shutil.copyfile(Path(__file__).with_name("inference.py"), tmp / INFERENCE)
         batch = _example_batch(example_batch, task_spec, device)
         exported = {"status": "not requested"}
         if "torch_export" in formats:
@@ -93,21 +85,21 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
                 "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "versions": {"trainbook": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
                              "safetensors": safetensors.__version__, "python": platform.python_version()},
-                "metrics": _jsonable(metrics or {}, "metrics"),
+                "metrics": jsonable(metrics or {}, "metrics"),
                 "model": {"class": f"{type(model).__module__}.{type(model).__qualname__}",
                           "source": model_config["source"], "tied_weights": aliases,
                           "parameters": sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())},
                 "parity": None, "torch_export": exported,
-                "files": {f.name: _sha256(f) for f in sorted(tmp.iterdir()) if f.is_file()}}
-        _write_json(tmp / METADATA, meta)
+                "files": {f.name: sha256(f) for f in sorted(tmp.iterdir()) if f.is_file()}}
+        write_json(tmp / METADATA, meta)
 
         # reload what was written and compare its outputs with the in-memory model's
         reloaded, _ = load_bundle(tmp, device=device)
         diff = _max_abs_diff(_outputs(model, batch, task_spec), _outputs(reloaded, batch, task_spec))
-        meta["parity"] = {"max_abs_diff": _jsonable(diff, "parity"), "tolerance": PARITY_TOLERANCE,
+        meta["parity"] = {"max_abs_diff": jsonable(diff, "parity"), "tolerance": PARITY_TOLERANCE,
                           "passed": diff <= PARITY_TOLERANCE, "device": str(device),
                           "batch_shape": list(batch[task_spec.input_key].shape)}
-        _write_json(tmp / METADATA, meta)
+        write_json(tmp / METADATA, meta)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # no half-written bundle left behind; the error propagates
         raise
@@ -135,17 +127,17 @@ def load_bundle(path, device="cpu"):
             whose parity check failed, or weights that do not fit the rebuilt model.
     """
     bundle = Path(path)
-    meta = _verified_metadata(bundle)
+    meta = verified_metadata(bundle)
     if meta["parity"] is not None and not meta["parity"]["passed"]:
         raise BundleError(f"{bundle}: this bundle failed its parity check at export (max abs diff "
                           f"{meta['parity']['max_abs_diff']}); refusing to load it. HINT: re-export.")
-    model_config = _read_json(bundle, MODEL_CONFIG)
-    model = _build_model(model_config, bundle)
-    _load_weights(model, bundle / WEIGHTS)
+    model_config = read_json(bundle, MODEL_CONFIG)
+    model = build_model(model_config, bundle)
+    load_weights(model, bundle / WEIGHTS)
     model.to(device).eval()
-    meta.update(task_spec=TaskSpec.from_dict(_read_json(bundle, TASK_SPEC)),
-                training_config=TrainingConfig.from_dict(_read_json(bundle, TRAINING_CONFIG)),
-                model_config=model_config, reference_profile=_read_json(bundle, REFERENCE), bundle_dir=bundle)
+    meta.update(task_spec=TaskSpec.from_dict(read_json(bundle, TASK_SPEC)),
+                training_config=TrainingConfig.from_dict(read_json(bundle, TRAINING_CONFIG)),
+                model_config=model_config, reference_profile=read_json(bundle, REFERENCE), bundle_dir=bundle)
     return model, meta
 
 
@@ -167,10 +159,10 @@ def check_drift(bundle_path, new_data, sample_size: int | None = None):
     if reference is None:
         raise BundleError(f"{bundle_path}: {REFERENCE} is empty; nothing to compare with. HINT: export with "
                           "reference_profile=tb.profile_dataset(data.train, spec, model=model)")
-    from . import drift
+    from .. import drift
 
     if isinstance(new_data, (str, Path)):
-        from .bundle_inference import read_examples
+        from .inference import read_examples
 
         new_data = read_examples(Path(new_data), spec)
     # model features only when the reference has them; for classification they need labels (the loss),
@@ -289,66 +281,3 @@ def _torch_export(model, batch: dict, spec: TaskSpec, path: Path) -> dict:
         model.train(was_training)
     return {"status": "ok", "file": PROGRAM, "inputs": keys, "max_abs_diff": diff,
             "dynamic": "batch" + (" and sequence" if spec.modality == "text" else "") + " dims (Dim.AUTO)"}
-
-
-# --- files ---
-
-def _verified_metadata(bundle: Path) -> dict:
-    if not bundle.is_dir():
-        raise BundleError(f"{bundle}: not a bundle folder (no such directory)")
-    meta = _read_json(bundle, METADATA)
-    if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise BundleError(f"{bundle / METADATA}: format {found!r} is not {BUNDLE_FORMAT!r}")
-    files = meta.get("files", {})
-    missing = [name for name in REQUIRED if name not in files]
-    if missing:
-        raise BundleError(f"{bundle / METADATA}: does not list {', '.join(missing)}; the bundle is incomplete")
-    for name, digest in files.items():
-        file = bundle / name
-        if Path(name).name != name or name == METADATA:
-            raise BundleError(f"{bundle / METADATA}: invalid file entry {name!r}")
-        if not file.is_file():
-            raise BundleError(f"{file}: missing from the bundle. HINT: copy the whole bundle folder")
-        actual = _sha256(file)
-        if actual != digest:
-            raise BundleError(f"{file}: sha256 mismatch (expected {digest[:16]}..., got {actual[:16]}...); the "
-                              "file was modified or truncated after export. HINT: copy the bundle again or re-export")
-    return meta
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _read_json(bundle: Path, name: str):
-    path = bundle / name
-    if not path.is_file():
-        raise BundleError(f"{path}: missing; not a complete trainbook bundle")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(f"{path}: not valid JSON ({e}); the file is damaged or truncated") from None
-
-
-def _write_json(path: Path, obj):
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
-
-
-def _jsonable(obj, what: str):
-    """obj with non-finite floats as strings; TypeError naming `what` when it cannot be JSON."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v, what) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v, what) for v in obj]
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:  # numpy / torch scalars
-        return _jsonable(obj.item(), what)
-    raise TypeError(f"{what} must be JSON-serialisable; found a {type(obj).__name__}")

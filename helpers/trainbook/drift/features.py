@@ -1,6 +1,6 @@
 """Per-example features of a dataset profile: text, vision, and a model's outputs on the examples.
 
-    numeric, categorical = text_features(examples, spec, chunk_ids(len(examples)))   # used by drift.profile_dataset
+    numeric, categorical = text_features(examples, spec, chunk_ids(len(examples)))   # used by profile_dataset
 
 text -> length, unknown_rate (bytes outside printable ASCII), lines (byte-level vocab),
 token_entropy (bits per sequence), tokens (frequencies per chunk); vision -> brightness,
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .drift_stats import counts_by_chunk
+from .stats import counts_by_chunk
 
 _PRINTABLE = np.zeros(256, bool)
 _PRINTABLE[32:127] = _PRINTABLE[[9, 10, 13]] = True
@@ -73,8 +73,8 @@ def model_features(model, examples, spec, batch_size: int = 64):
     import torch
     import torch.nn.functional as F
 
-    from .engine.loop import make_forward
-    from .tasks import IGNORE_INDEX, collator_for
+    from ..models.adapter import make_forward
+    from ..tasks import IGNORE_INDEX, collator_for
 
     collate, forward = collator_for(spec), make_forward(model, spec)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))

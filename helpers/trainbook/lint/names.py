@@ -1,6 +1,6 @@
 """Static name analysis for trainbook.lint: names used before anything defines them (TB223).
 
-    check_names(ctx)  # ctx: a trainbook.lint_rules._Notebook; adds its TB223 findings
+    check_names(ctx)  # ctx: a trainbook.lint.parsed.ParsedNotebook; adds its TB223 findings
 
 Cells are walked in order over their parsed `ast` trees (nothing runs); builtins and the
 names IPython provides count as defined. bound_names also serves the TB242 check.
@@ -13,7 +13,7 @@ import builtins
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .lint_rules import _Notebook
+    from .parsed import ParsedNotebook
 
 IPYTHON_NAMES = {"display", "get_ipython", "In", "Out", "exit", "quit", "_", "__", "___", "_i", "_ih", "_oh", "_dh"}
 KNOWN_NAMES = set(dir(builtins)) | IPYTHON_NAMES
@@ -59,7 +59,7 @@ class _NameChecker(ast.NodeVisitor):
     `output`); `del` does not unbind.
     """
 
-    def __init__(self, ctx: _Notebook, first_binding: dict[str, int]):
+    def __init__(self, ctx: ParsedNotebook, first_binding: dict[str, int]):
         self.ctx, self.first_binding = ctx, first_binding
         self.defined, self.cell_final = set(KNOWN_NAMES), set()
         self.scopes, self.reported = [], set()  # scopes: [(kind, names)], kind: function|class|comp
@@ -163,7 +163,7 @@ class _NameChecker(ast.NodeVisitor):
     visit_SetComp = visit_GeneratorExp = visit_DictComp = visit_ListComp
 
 
-def check_names(ctx: _Notebook):
+def check_names(ctx: ParsedNotebook):
     first_binding = {}
     for cell, tree, _ in ctx.code:
         for name in bound_names(tree.body) | _declared(tree.body, ast.Global) if tree else ():

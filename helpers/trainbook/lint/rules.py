@@ -1,10 +1,10 @@
 """The notebook contract rules that read code, for trainbook.lint (TB211 to TB242).
 
-    findings = check_notebook(trainbook.lint.read_notebook(path), path)
+    findings = check_notebook(read_notebook(path), path)
 
 No cell is executed: sources are parsed with `ast` after IPython magics and shell lines
 (`%pip ...`, `!ls`, `x = !ls`) are neutralised, so line numbers stay those of the cell.
-TB223 (a name used before anything defines it) lives in lint_names.py.
+TB223 (a name used before anything defines it) lives in names.py.
 """
 
 from __future__ import annotations
@@ -17,50 +17,12 @@ from pathlib import Path
 
 import trainbook
 
-from .lint import Finding, cell_source
-from .lint_names import bound_names, check_names
+from .findings import Finding, cell_source
+from .names import bound_names, check_names
+from .parsed import ParsedNotebook
 
-BODY_MAGICS = {"capture", "time", "timeit", "prun"}  # cell magics whose body is Python
 PIP_LINE = re.compile(r"^[%!]\s*(?:pip3?|python3?\s+-m\s+pip)\b")
 PIN = re.compile(r"trainbook\s*@\s*git\+[^\s\"'{}]*@([\w.\-]+)|trainbook\s*==\s*([\w.\-]+)")
-
-
-class _Notebook:
-    """A notebook being checked: its cells, parsed code cells, parameters, and the findings so far."""
-
-    def __init__(self, nb: dict, path: Path):
-        self.cells, self.path, self.findings = nb["cells"], path, []
-        self.params = {}  # parameter name -> (value, cell, line)
-        self.broken, self.uses_trainbook = set(), False  # cells that do not parse; imports trainbook
-        self.code = []  # (cell number, tree or None, [(line, magic or shell line)])
-        for i, cell in enumerate(self.cells, start=1):
-            if cell.get("cell_type") == "code":
-                self.code.append((i, *self._parse(i, cell_source(cell))))
-
-    def add(self, cell, line, code, message):
-        self.findings.append(Finding(str(self.path), cell, line, code, message))
-
-    def _parse(self, cell_no: int, text: str):
-        lines, magics = text.split("\n"), []
-        if lines[0].startswith("%%"):
-            if lines[0][2:].split(" ")[0] not in BODY_MAGICS:
-                return None, [(1, lines[0])]  # %%bash, %%writefile, ...: not Python
-            magics.append((1, lines[0]))
-            lines[0] = ""
-        for n, line in enumerate(lines):
-            stripped, indent = line.lstrip(), line[: len(line) - len(line.lstrip())]
-            assigned = re.match(r"([A-Za-z_][\w, ]*?)\s*=\s*[%!](?!=)", stripped)
-            if stripped.startswith(("%", "!")) or assigned:
-                magics.append((n + 1, stripped))
-                lines[n] = indent + (f"{assigned.group(1)} = None" if assigned else "pass")
-        for source in (text, "\n".join(lines)) if magics else ("\n".join(lines),):
-            try:  # the text as written first: a line starting with "%" may continue an expression
-                return ast.parse(source), [] if source is text else magics
-            except SyntaxError as e:
-                error = e
-        self.add(cell_no, error.lineno or 1, "TB221", f"cell does not parse as Python: {error.msg}")
-        self.broken.add(cell_no)
-        return None, magics
 
 
 def check_notebook(nb: dict, path: Path) -> list[Finding]:
@@ -72,8 +34,8 @@ def check_notebook(nb: dict, path: Path) -> list[Finding]:
     Returns:
         the findings.
     """
-    ctx = _Notebook(nb, path)
-    for rule in (_check_parameters, _check_calls, check_names, _check_trainbook_names, _check_helper_ref):
+    ctx = ParsedNotebook(nb, path)
+    for rule in (check_parameters, _check_calls, check_names, _check_trainbook_names, _check_helper_ref):
         rule(ctx)
     return ctx.findings
 
@@ -81,7 +43,7 @@ def check_notebook(nb: dict, path: Path) -> list[Finding]:
 # parameters: TB211 one tagged cell, TB212 cellView form, TB213 literal lines
 
 
-def _check_parameters(ctx: _Notebook):
+def check_parameters(ctx: ParsedNotebook):
     meta = [c.get("metadata") if isinstance(c.get("metadata"), dict) else {} for c in ctx.cells]
     tagged = [i for i, m in enumerate(meta, 1) if isinstance(m.get("tags"), list) and "parameters" in m["tags"]]
     if not tagged:
@@ -103,7 +65,7 @@ def _check_parameters(ctx: _Notebook):
                                        "(derive values in the next cell)")
 
 
-def _parameter_problem(ctx: _Notebook, line: str, cell: int, n: int) -> str | None:
+def _parameter_problem(ctx: ParsedNotebook, line: str, cell: int, n: int) -> str | None:
     try:
         body = ast.parse(line).body
     except SyntaxError:
@@ -141,7 +103,7 @@ def _colab_guarded_lines(tree: ast.AST) -> set[int]:
     return lines
 
 
-def _check_calls(ctx: _Notebook):
+def _check_calls(ctx: ParsedNotebook):
     for cell, tree, magics in ctx.code:
         guarded = _colab_guarded_lines(tree) if tree else set()
         colab = [(n, f"`{text.split()[0]} ...`") for n, text in magics if PIP_LINE.match(text)]
@@ -213,7 +175,7 @@ def _missing_name(module: str, name: str, attribute: bool = False, imported=froz
     return f"{module} has no name {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
 
 
-def _check_trainbook_names(ctx: _Notebook):
+def _check_trainbook_names(ctx: ParsedNotebook):
     aliases, imported, checks = {}, set(), []  # alias -> module; dotted modules; (cell, line, text, module, name)
     for cell, tree, _ in ctx.code:
         for node in ast.walk(tree) if tree else ():
@@ -243,7 +205,7 @@ def _check_trainbook_names(ctx: _Notebook):
                     ctx.add(cell, node.lineno, "TB242", f"{node.value.id}.{node.attr}: {why}")
 
 
-def _check_helper_ref(ctx: _Notebook):
+def _check_helper_ref(ctx: ParsedNotebook):
     want, refs = trainbook.__version__, []
     if "helpers_ref" in ctx.params:
         value, cell, line = ctx.params["helpers_ref"]

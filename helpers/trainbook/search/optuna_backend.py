@@ -17,10 +17,11 @@ import shutil
 import time
 from pathlib import Path
 
-from .notebook import SearchProgress
-from .search import (PRUNE_STARTUP_TRIALS, Distribution, SearchResult, Trial, best_trial,
-                     keep_best_checkpoint, train_trial, trial_config)
-from .search_journal import spec_changes
+from ..notebook import SearchProgress
+from .journal import spec_changes
+from .results import SearchResult, Trial, best_trial
+from .space import Distribution
+from .trials import PRUNE_STARTUP_TRIALS, keep_best_checkpoint, train_trial, trial_config
 
 SPEC_ATTR, RESULT_ATTR = "trainbook_search", "trainbook_trial"
 RESULT_KEYS = ("metric", "best_epoch", "epochs", "wall_time_s", "curve", "error")

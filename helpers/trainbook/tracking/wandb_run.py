@@ -110,7 +110,7 @@ def resolve_wandb_mode(requested: str) -> tuple[str, str | None, str]:
     if key:
         return "online", key, f"API key from {source}"
     if requested == "online":
-        from .config import ConfigError
+        from ..config import ConfigError
 
         raise ConfigError([f"{reason}: W&B online needs an API key and none was found ({source})",
                            "HINT: set the WANDB_API_KEY environment variable, add a Colab secret named "

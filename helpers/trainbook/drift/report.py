@@ -8,7 +8,7 @@ profiles needs no raw data. Features: text -> length, unknown_rate (bytes outsid
 ASCII), lines, token_entropy (bits per sequence), tokens (frequencies); vision -> brightness,
 contrast, sharpness (mean |neighbour difference|), channel_<c>_mean when there are several
 channels; classification -> labels; with a model -> confidence (max softmax), loss and
-predicted (class, or next token for lm). What is stored per feature: see drift_stats.
+predicted (class, or next token for lm). What is stored per feature: see trainbook.drift.stats.
 
 A feature drifts when its change is large AND significant: numeric PSI >= 0.25 (warn 0.1) with
 KS p < 0.05; categorical JS distance >= 0.1 (warn 0.05) with chi-square p < 0.05. Large samples
@@ -31,13 +31,10 @@ import warnings
 
 import numpy as np
 
-from .drift_features import model_features, text_features, token_names, vision_features
-from .drift_stats import (Sketch, bin_shares, categorical_summary, chi2_test, chunk_ids, counts_by_chunk,
-                          js_distance, ks_test, numeric_summary, psi, psi_edges, sketch_ks, sketch_psi,
-                          sketch_wasserstein, wasserstein)
-
-__all__ = ["DEFAULT_THRESHOLDS", "DriftReport", "chi2_test", "compare_arrays", "compare_profiles", "js_distance",
-           "ks_test", "profile_arrays", "profile_dataset", "psi", "wasserstein"]
+from .features import model_features, text_features, token_names, vision_features
+from .stats import (Sketch, bin_shares, categorical_summary, chi2_test, chunk_ids, counts_by_chunk,
+                          js_distance, numeric_summary, psi_edges, sketch_ks, sketch_psi,
+                          sketch_wasserstein)
 
 DEFAULT_THRESHOLDS = {"psi_warn": 0.1, "psi_drift": 0.25, "js_warn": 0.05, "js_drift": 0.1,
                       "p_value": 0.05, "drift_share": 0.5, "psi_bins": 10}
@@ -62,7 +59,7 @@ def profile_dataset(data, spec, model=None, sample_size: int | None = None) -> d
     Raises:
         ValueError: empty data, a TaskData instead of a split, or a non-finite feature value.
     """
-    from .tasks import TaskSpec
+    from ..tasks import TaskSpec
 
     spec = TaskSpec.from_dict(spec) if isinstance(spec, dict) else spec
     if hasattr(data, "train") and hasattr(data, "current"):
@@ -153,7 +150,7 @@ class DriftReport:
         return dataclasses.asdict(self) | {"n_drifted": self.n_drifted, "verdict": self.verdict()}
 
     def __str__(self) -> str:
-        from .notebook import format_table
+        from ..notebook import format_table
 
         columns = ["feature", "group", "statistic", "score", "threshold", "test", "p_value", "status"]
         return format_table(self.rows, columns) + "\n" + self.verdict()

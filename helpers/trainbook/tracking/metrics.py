@@ -4,7 +4,7 @@
 
 Trackers implement the Tracker protocol; the Trainer talks to one MetricsTracker and never
 branches on whether W&B is on. The W&B side (modes, API key lookup, WandbTracker) lives in
-wandb_tracking; with wandb_mode='disabled' wandb is never imported.
+trainbook.tracking.wandb_run; with wandb_mode='disabled' wandb is never imported.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-# W&B names re-exported for importers of trainbook.tracking; wandb_tracking imports wandb only when a run starts
-from .wandb_tracking import WandbTracker, find_wandb_api_key, make_wandb_tracker, resolve_wandb_mode  # noqa: F401
+from .wandb_run import make_wandb_tracker  # imports wandb only when a run starts
 
 
 class Tracker(Protocol):
