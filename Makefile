@@ -1,5 +1,6 @@
 # make run   : set up .venv if needed, execute the notebook headless, write runs/<RUN_NAME>/
 # make test  : set up .venv if needed, unit tests, nbval + papermill over every cell, lint
+# make test-slow : the long acceptance runs (tests marked slow); .ci/run runs it after make test
 # make bench : the benchmark table (ratios measured side by side)
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +13,7 @@ RUN_NAME ?= notebook
 COLAB_VENV ?= .venv-colab
 PYTEST_FLAGS ?= -q -p no:cacheprovider
 
-.PHONY: install run test unit nbval lint bench clean test-colab
+.PHONY: install run test unit nbval lint bench clean test-colab test-slow
 
 install: $(VENV)/.installed
 
@@ -32,7 +33,10 @@ run: install
 test: install unit nbval lint
 
 unit: install
-	$(PY) -m pytest $(PYTEST_FLAGS) tests
+	$(PY) -m pytest $(PYTEST_FLAGS) -m "not slow" tests
+
+test-slow: install
+	$(PY) -m pytest $(PYTEST_FLAGS) -m slow tests
 
 nbval: install
 	rm -rf notebooks/runs
