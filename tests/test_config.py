@@ -110,6 +110,16 @@ def test_presets_differ_in_the_documented_way():
     assert gpu.export_bundle and gpu.batch_size == 64
 
 
+def test_num_workers_is_auto_by_default_and_takes_integers():
+    assert TrainingConfig().num_workers == "auto"
+    assert TrainingConfigBuilder.preset("colab-gpu").build().num_workers == "auto"
+    assert TrainingConfig(num_workers=2).num_workers == 2
+    assert TrainingConfig.from_dict({"num_workers": "auto"}).num_workers == "auto"
+    for bad in ("4", "Auto", 2.0, True, 65):
+        with pytest.raises(ConfigError, match=rf"num_workers must be 'auto' or an integer in \[0, 64\]; got {bad!r}"):
+            TrainingConfig(num_workers=bad)
+
+
 def test_unknown_preset_is_rejected():
     with pytest.raises(ConfigError, match="preset must be one of 'quick', 'colab-gpu', 'full'; got 'fast'"):
         TrainingConfigBuilder.preset("fast")

@@ -1,6 +1,7 @@
 import pytest
 
 import trainbook as tb
+from trainbook import env
 from trainbook.env import InstallationError, check_strategy, DistributedSetupError
 
 
@@ -28,6 +29,29 @@ def test_environment_reports_device_and_versions():
     env = tb.environment()
     assert env["device"] in ("cpu", "cuda", "mps") and env["trainbook"] == tb.__version__
     assert env["in_colab"] is False and env["auto_precision"] in ("fp32", "bf16", "fp16")
+
+
+@pytest.mark.parametrize("notebook,cores,local_world,expected", [
+    (True, 2, None, 0),    # Colab's free runtime: workers would take the cores the step needs
+    (True, 1, None, 0),
+    (True, 8, None, 4),
+    (False, 2, None, 1),   # a script: min(4, cores - 1)
+    (False, 3, None, 2),
+    (False, 16, None, 4),
+    (False, 16, "4", 3),   # torchrun, 4 processes on this machine: 4 cores each
+    (False, 2, "2", 0),
+])
+def test_auto_num_workers_follows_notebook_and_cores(monkeypatch, notebook, cores, local_world, expected):
+    monkeypatch.setattr("trainbook.env.in_notebook", lambda: notebook)
+    monkeypatch.setattr("trainbook.env.cpu_cores", lambda: cores)
+    if local_world is None:
+        monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", local_world)
+    assert env.auto_num_workers() == expected
+    assert env.resolve_num_workers("auto") == expected and env.resolve_num_workers(3) == 3
+    report = tb.environment()
+    assert report["auto_num_workers"] == expected and report["cpu_cores"] == cores
 
 
 def test_ddp_in_a_notebook_is_refused_with_the_torchrun_command(monkeypatch):

@@ -27,7 +27,7 @@ FIELD_GROUPS = {
 _PRESETS = {
     "quick": dict(epochs=1, batch_size=16, learning_rate=1e-3, warmup_ratio=0.1, log_every_n_steps=5),
     "colab-gpu": dict(epochs=5, batch_size=64, learning_rate=3e-4, warmup_ratio=0.05, precision="auto",
-                      num_workers=2, save_every_n_epochs=1, export_bundle=True),
+                      num_workers="auto", save_every_n_epochs=1, export_bundle=True),
     "full": dict(epochs=20, batch_size=32, learning_rate=3e-4, warmup_ratio=0.05, early_stopping_patience=3,
                  save_every_n_epochs=1, keep_last=3, export_bundle=True),
 }

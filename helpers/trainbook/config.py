@@ -52,7 +52,8 @@ class TrainingConfig:
     precision: str = "auto"              # auto | fp32 | bf16 | fp16 (fp16 needs CUDA)
     compile: bool = False                # torch.compile the model (eager fallback on failure)
     device: str = "auto"                 # auto | cpu | cuda | cuda:N | mps
-    num_workers: int = 0                 # DataLoader worker processes
+    num_workers: int | str = "auto"      # DataLoader worker processes, >= 0 | auto (0 in a notebook on
+                                         # <= 2 cores, else min(4, cores - 1); tb.environment() shows it)
     # --- evaluation and checkpoints ---
     eval_every_n_epochs: int = 1         # validate every N epochs (and after the last)
     early_stopping_patience: int = 0     # evaluations without improvement before stopping; 0 = off
@@ -211,6 +212,11 @@ def _device_rule(name, v):
         return f"{name} must be one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'; got {v!r}"
 
 
+def _workers_rule(name, v):
+    if v != "auto" and not (_is_int(v) and 0 <= v <= 64):
+        return f"{name} must be 'auto' or an integer in [0, 64]; got {v!r}"
+
+
 def _resume_rule(name, v):
     if not isinstance(v, str) or not v:
         return f"{name} must be 'auto', 'never' or a checkpoint path; got {v!r}"
@@ -250,7 +256,7 @@ _RULES: dict[str, Callable[[str, Any], str | None]] = {
     "precision": _choice_rule("auto", "fp32", "bf16", "fp16"),
     "compile": _bool_rule,
     "device": _device_rule,
-    "num_workers": _int_rule(0, 64),
+    "num_workers": _workers_rule,
     "eval_every_n_epochs": _int_rule(1),
     "early_stopping_patience": _int_rule(0),
     "early_stopping_metric": _str_rule(allow_empty=False),

@@ -34,6 +34,29 @@ def in_notebook() -> bool:
     return shell is not None and type(shell).__name__ in ("ZMQInteractiveShell", "Shell")
 
 
+def cpu_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def auto_num_workers() -> int:
+    """What num_workers='auto' means here: 0 in a notebook on <= 2 cores, else min(4, cores - 1).
+
+    Under torchrun the cores are shared by the processes of this machine (LOCAL_WORLD_SIZE).
+    """
+    cores = cpu_cores() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    if in_notebook() and cores <= 2:
+        return 0
+    return max(0, min(4, cores - 1))
+
+
+def resolve_num_workers(num_workers) -> int:
+    """The number of DataLoader worker processes for a config value ('auto' or an int >= 0)."""
+    return auto_num_workers() if num_workers == "auto" else int(num_workers)
+
+
 def torchrun_env() -> dict | None:
     """RANK/WORLD_SIZE/LOCAL_RANK from torchrun, or None outside it."""
     keys = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
@@ -116,6 +139,8 @@ def environment() -> dict:
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "bf16": bool(cuda and torch.cuda.is_bf16_supported()),
         "cpu_threads": torch.get_num_threads(),
+        "cpu_cores": cpu_cores(),
+        "auto_num_workers": auto_num_workers(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "trainbook": trainbook.__version__,
