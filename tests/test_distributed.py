@@ -28,7 +28,7 @@ TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER
 # so the DDP/single difference stays at float rounding (AdamW divides by sqrt(v) and amplifies it).
 RUN = dict(task="lm", data_limit=40, max_seq_len=32, dropout=0.0, seed=3, epochs=2, batch_size=4,
            gradient_accumulation_steps=2, optimizer="sgd", learning_rate=0.1, save_every_n_steps=1,
-           wandb_mode="disabled", progress_bar=False, output_dir="out")
+           wandb_mode="disabled", progress_bar=False, output_dir="out", num_workers=1)  # a data worker per rank
 SINGLE = dict(batch_size=16, gradient_accumulation_steps=1)  # the same global batch in one process
 STEPS = 6
 
@@ -112,6 +112,7 @@ def test_only_rank_zero_writes_the_run_dir_and_prints_it(ddp_run):
     rank0, rank1 = _rank_output(ddp_run, 0, 0), _rank_output(ddp_run, 0, 1)
     assert f"run dir: {run_dir.resolve()}" in rank0.splitlines()
     assert "strategy='ddp'" in rank0
+    assert "num_workers 1" in rank0  # each rank feeds its shard through a data worker
     assert "run dir" not in rank1 and "strategy=" not in rank1
 
 

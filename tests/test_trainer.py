@@ -3,6 +3,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -152,12 +153,40 @@ def test_sigkill_then_resume_equals_uninterrupted_run(case, args, tmp_path, refe
     resumed = _run_worker(tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed at step" in resumed.stdout
-    final = torch.load(tmp_path / "final.pt", weights_only=True)
-    for name, value in reference_run["state_dict"].items():
-        assert torch.equal(value, final["state_dict"][name]), name
-    strip = lambda h: [{k: v for k, v in row.items() if not k.endswith("_per_s") and k != "epoch_time_s"} for row in h]  # noqa: E731
-    assert strip(final["history"]) == strip(reference_run["history"])
+    _assert_same_run(torch.load(tmp_path / "final.pt", weights_only=True), reference_run)
     assert not list(ckpt_dir.glob(".*.tmp-*"))  # cleaned on resume
+
+
+def _assert_same_run(final, reference):
+    for name, value in reference["state_dict"].items():
+        assert torch.equal(value, final["state_dict"][name]), name
+    timings = ("samples_per_s", "tokens_per_s", "epoch_time_s", "data_wait_s")
+    strip = lambda h: [{k: v for k, v in row.items() if k not in timings} for row in h]  # noqa: E731
+    assert strip(final["history"]) == strip(reference["history"])
+
+
+def test_two_data_workers_give_the_weights_of_a_run_without_workers(tmp_path, reference_run):
+    """The worker's data is augmented from torch, numpy and python RNGs and the model has dropout."""
+    proc = _run_worker(tmp_path, "--num-workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "num_workers 2" in proc.stdout
+    _assert_same_run(torch.load(tmp_path / "final.pt", weights_only=True), reference_run)
+
+
+@pytest.mark.parametrize("case,kill_batch,resume_step", [
+    ("inside-accumulation-window", 8, 3),   # 2nd micro-batch of step 4, epoch 1
+    ("mid-epoch", 17, 8),                   # 1st micro-batch of step 9, epoch 2
+])
+def test_sigkill_with_two_data_workers_then_resume_equals_the_run_without_workers(case, kill_batch, resume_step,
+                                                                                  tmp_path, reference_run):
+    # the training process is killed as the micro-batch reaches the loop; its workers had fetched ahead
+    killed = _run_worker(tmp_path, "--num-workers", "2", "--kill-at-batch", str(kill_batch))
+    assert killed.returncode == -9, killed.stderr
+    assert not (tmp_path / "final.pt").exists()
+    resumed = _run_worker(tmp_path, "--num-workers", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed at step {resume_step} from" in resumed.stdout
+    _assert_same_run(torch.load(tmp_path / "final.pt", weights_only=True), reference_run)
 
 
 # --- checkpoints ---
@@ -312,6 +341,21 @@ def test_ddp_guardrail_outside_torchrun(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match=r"strategy='ddp' needs the torchrun launcher.*torchrun --nproc_per_node 2 -m trainbook train --config run.json"):
         tb.Trainer(tb.build_model(data.spec, "tiny"), training_config=cfg_for(tmp_path, strategy="ddp"),
                    task_spec=data.spec).train(data.train)
+
+
+def test_history_records_how_long_the_loop_waited_for_data(tmp_path):
+    class Slow(torch.utils.data.Dataset):
+        def __len__(self):
+            return 16
+
+        def __getitem__(self, i):
+            time.sleep(0.01)
+            return {"pixel_values": torch.zeros(1, 8, 8), "labels": i % 10}
+
+    spec = TaskSpec.preset("vision-cls")
+    cfg = cfg_for(tmp_path, epochs=1, num_workers=0)
+    row = tb.Trainer(tb.build_model(spec, "tiny"), training_config=cfg, task_spec=spec).train(Slow()).history[0]
+    assert 16 * 0.01 <= row["data_wait_s"] <= row["epoch_time_s"]
 
 
 def test_trainer_requires_a_task_spec():

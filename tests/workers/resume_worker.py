@@ -1,23 +1,29 @@
 """Subprocess used by test_trainer.py: train a tiny GPT, optionally SIGKILL itself.
 
-    python resume_worker.py OUT_DIR [--kill-train-fetch N] [--kill-val-fetch N] [--kill-save N]
+    python resume_worker.py OUT_DIR [--num-workers N] [--kill-train-fetch N] [--kill-val-fetch N]
+                            [--kill-save N] [--kill-at-batch N]
 
-Writes OUT_DIR/final.pt (the final state_dict) when training completes.
+The data is augmented (a random crop drawn from torch, numpy and python RNGs) and the model has
+dropout, so every RNG stream matters. Writes OUT_DIR/final.pt (the final state_dict) when
+training completes.
 """
 
 import argparse
 import os
+import random
 import signal
 import sys
 
+import numpy as np
 import torch
 
 import trainbook as tb
 import trainbook.engine.checkpoint as ckpt
+from trainbook.engine import loader
 
 
 class KillAfter(torch.utils.data.Dataset):
-    """Delegates to a dataset and SIGKILLs the process at the N-th item fetched."""
+    """Crops a random 0-4 tokens off the front of each item; SIGKILLs the fetching process at the N-th fetch."""
 
     def __init__(self, data, kill_at):
         self.data, self.kill_at, self.fetched = data, kill_at, 0
@@ -29,7 +35,24 @@ class KillAfter(torch.utils.data.Dataset):
         self.fetched += 1
         if self.kill_at and self.fetched == self.kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
-        return self.data[i]
+        ids = self.data[i]["input_ids"]
+        start = int(torch.randint(0, 2, ())) + int(np.random.randint(0, 2)) + random.randrange(3)
+        return {"input_ids": ids[min(start, len(ids) - 2):]}
+
+
+def kill_at_batch(n):
+    """SIGKILL the training process when the n-th training micro-batch reaches the loop (workers or not)."""
+    real_epoch, seen = loader.BatchFeed.epoch, {"n": 0}
+
+    def epoch(self, batches, epoch_no):
+        for batch in real_epoch(self, batches, epoch_no):
+            if self.name == "train_data":
+                seen["n"] += 1
+                if seen["n"] == n:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            yield batch
+
+    loader.BatchFeed.epoch = epoch
 
 
 def kill_during_save(n):
@@ -53,16 +76,21 @@ def main():
     p.add_argument("--kill-train-fetch", type=int, default=0)
     p.add_argument("--kill-val-fetch", type=int, default=0)
     p.add_argument("--kill-save", type=int, default=0)
+    p.add_argument("--kill-at-batch", type=int, default=0)
     p.add_argument("--accum", type=int, default=2)
+    p.add_argument("--num-workers", type=int, default=0)
     args = p.parse_args()
     if args.kill_save:
         kill_during_save(args.kill_save)
+    if args.kill_at_batch:
+        kill_at_batch(args.kill_at_batch)
     spec = tb.TaskSpec.preset("lm").replace(max_seq_len=32)
     data = tb.load_task_data("lm", limit=48, spec=spec)
     model = tb.build_model(spec, "tiny", dropout=0.1, seed=0)
     cfg = tb.TrainingConfig(run_name="run", output_dir=args.out, epochs=2, batch_size=4, learning_rate=3e-3,
                             warmup_ratio=0.2, gradient_accumulation_steps=args.accum, save_every_n_steps=1,
-                            keep_last=2, wandb_mode="disabled", progress_bar=False, seed=7)
+                            keep_last=2, wandb_mode="disabled", progress_bar=False, seed=7,
+                            num_workers=args.num_workers)
     result = tb.Trainer(model, training_config=cfg, task_spec=spec).train(
         KillAfter(data.train, args.kill_train_fetch), KillAfter(data.val, args.kill_val_fetch))
     torch.save({"state_dict": model.state_dict(), "history": result.history}, os.path.join(args.out, "final.pt"))

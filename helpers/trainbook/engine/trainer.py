@@ -3,7 +3,8 @@
     result = Trainer(model, training_config=cfg, task_spec=spec).train(data.train, data.val)
 
 Data order in epoch e is randperm(len(train), seed + e), so a resumed run skips exactly the
-batches it has already seen. Checkpoints hold everything needed for a bit-exact resume on CPU.
+batches it has already seen. Batches come through a DataLoader (engine/loader.py) with
+cfg.num_workers worker processes. Checkpoints hold everything needed for a bit-exact resume on CPU.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from pathlib import Path
 import torch
 
 from ..config import ConfigError, TrainingConfig
-from ..env import check_strategy, resolve_device
+from ..env import check_strategy, resolve_device, resolve_num_workers
 from ..models.adapter import make_forward
 from ..tasks import TaskSpec, collator_for
 from ..tracking import MetricsTracker
 from .checkpoint import (BEST_NAME, apply_retention, atomic_save, clean_temp_files, list_step_checkpoints,
                          load_checkpoint, load_latest, rng_state, set_rng_state, step_path)
 from .distributed import DistContext
+from .loader import EVAL_EPOCH, BatchFeed, accumulation_windows, micro_batches
 from .loop import (NonFiniteLossError, StepRunner, autocast_for, count_targets, loss_sum, resolve_precision,
                    to_device)
 from .optim import build_optimizer, lr_multiplier, set_lr
@@ -74,6 +76,9 @@ class _State:
     epoch_sums: dict = dataclasses.field(default_factory=dict)  # running sums inside the current epoch
 
 
+EPOCH_SUMS = ("loss", "grad_norm", "steps", "samples", "tokens", "time", "data_wait")
+
+
 class Trainer:
     """Trains any nn.Module whose forward takes the batch and returns logits.
 
@@ -105,6 +110,8 @@ class Trainer:
         precision = resolve_precision(cfg.precision, device)
         run_dir, ckpt_dir = cfg.run_dir, cfg.resolved_checkpoint_dir
         say = print if dist.is_main else _silent  # one console line per event, from rank 0
+        train_feed = self.feed(train_data, device, "train_data")  # workers start at the first epoch
+        val_feed = self.feed(val_data, device, "val_data") if val_data is not None else None
         torch.manual_seed(cfg.seed)
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -132,19 +139,23 @@ class Trainer:
             cfg.save(run_dir / "training_config.json")
             tracker.log_config(cfg.to_dict())
         say(f"training {spec.name} on {device} ({precision}) | {len(train_data)} samples | "
-              f"{steps_per_epoch} steps/epoch x {cfg.epochs} epochs"
+              f"{steps_per_epoch} steps/epoch x {cfg.epochs} epochs | num_workers {train_feed.num_workers}"
               + (f" | resumed at step {state.step} from {resumed_from}" if resumed_from else ""))
 
         try:
             for epoch in range(state.epoch, cfg.epochs):
                 model.train()
-                windows = self._windows(train_data, epoch, dist)
+                order = dist.epoch_indices(len(train_data), cfg.seed, epoch)  # a function of (seed, epoch)
+                windows = accumulation_windows(order, cfg.batch_size, cfg.gradient_accumulation_steps)
+                batches = train_feed.epoch([idx for window in windows[state.window:] for idx in window], epoch)
                 bar = _progress(cfg, dist, total=len(windows), initial=state.window, desc=f"epoch {epoch + 1}/{cfg.epochs}")
                 epoch_t0 = time.perf_counter()
-                sums = state.epoch_sums = state.epoch_sums or dict.fromkeys(("loss", "grad_norm", "steps", "samples", "tokens", "time"), 0.0)
+                sums = state.epoch_sums = {**dict.fromkeys(EPOCH_SUMS, 0.0), **state.epoch_sums}
                 for window in windows[state.window:]:
                     set_lr(optimizer, cfg.learning_rate * lr_multiplier(state.step, total_steps, cfg))
-                    micro = [self.collate([train_data[i] for i in idx]) for idx in window]
+                    wait_t0 = time.perf_counter()  # the time the step waits for its data
+                    micro = [next(batches) for _ in window]
+                    sums["data_wait"] += time.perf_counter() - wait_t0
                     try:
                         out = runner.step(micro, state.step + 1)
                     except NonFiniteLossError as e:
@@ -177,11 +188,13 @@ class Trainer:
                 n = max(1, sums["steps"])
                 row = {"epoch": epoch + 1, "step": state.step, "train_loss": sums["loss"] / n,
                        "lr": optimizer.param_groups[0]["lr"], "grad_norm": sums["grad_norm"] / n,
-                       "samples_per_s": sums["samples"] * dist.world_size / elapsed, "epoch_time_s": elapsed}
+                       "samples_per_s": sums["samples"] * dist.world_size / elapsed, "epoch_time_s": elapsed,
+                       "data_wait_s": sums["data_wait"]}
                 if spec.modality == "text":
                     row["tokens_per_s"] = sums["tokens"] * dist.world_size / elapsed
                 if val_data is not None and ((epoch + 1) % cfg.eval_every_n_epochs == 0 or last_epoch):
-                    row.update(self.evaluate(val_data, model=model, device=device, precision=precision, dist=dist))
+                    row.update(self.evaluate(val_data, model=model, device=device, precision=precision, dist=dist,
+                                             feed=val_feed))
                 state.history.append(row)
                 state.epoch, state.window, state.epoch_sums = epoch + 1, 0, {}
                 improved = self._track_best(state, row, val_data is not None)
@@ -207,6 +220,9 @@ class Trainer:
         except BaseException:  # interrupted or failed: close W&B and the log, then re-raise
             tracker.finish()
             raise
+        finally:  # stop the data worker processes, also when interrupted
+            for feed in (f for f in (train_feed, val_feed) if f is not None):
+                feed.close()
         dist.barrier()  # every rank sees rank 0's last checkpoint in its result
         result = self._result(state, run_dir, ckpt_dir, t0, resumed_from, tracking=tracker_info(tracker))
         if dist.is_main:
@@ -221,8 +237,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
-    def evaluate(self, data, model=None, device=None, precision=None, dist=None) -> dict:
-        """Validation loss and the task's metrics over `data` (summed over ranks under DDP)."""
+    def evaluate(self, data, model=None, device=None, precision=None, dist=None, feed=None) -> dict:
+        """Validation loss and the task's metrics over `data` (summed over ranks under DDP).
+
+        `feed` is a BatchFeed over `data` to reuse (train() passes its own); by default one is
+        made with cfg.num_workers workers that stop when the pass ends.
+        """
         model = model or self.model
         device = device or next(model.parameters()).device
         precision = precision or resolve_precision(self.cfg.precision, device)
@@ -233,8 +253,9 @@ class Trainer:
         if dist is not None and dist.enabled:
             indices = indices[dist.rank::dist.world_size]
         totals = torch.zeros(3, dtype=torch.float64)  # loss sum, targets, correct
-        for start in range(0, len(indices), self.cfg.batch_size):
-            batch = to_device(self.collate([data[i] for i in indices[start:start + self.cfg.batch_size]]), device)
+        feed = feed or self.feed(data, device, "data", persistent=False)
+        for batch in feed.epoch(micro_batches(indices, self.cfg.batch_size), EVAL_EPOCH):
+            batch = to_device(batch, device)
             with autocast_for(precision, device):
                 logits = forward(batch)
             labels = batch[spec.label_key]
@@ -287,12 +308,10 @@ class Trainer:
         state.bad_evals += 1
         return False
 
-    def _windows(self, data, epoch: int, dist) -> list[list[list[int]]]:
-        """Micro-batch index lists grouped into accumulation windows; order = f(seed, epoch)."""
-        order = dist.epoch_indices(len(data), self.cfg.seed, epoch)
-        bs, k = self.cfg.batch_size, self.cfg.gradient_accumulation_steps
-        micro = [order[i:i + bs] for i in range(0, len(order), bs)]
-        return [micro[i:i + k] for i in range(0, len(micro), k)]
+    def feed(self, data, device, name: str, persistent: bool = True) -> BatchFeed:
+        """A BatchFeed over `data` with cfg.num_workers ('auto' resolved) and the run's seed."""
+        return BatchFeed(data, self.collate, seed=self.cfg.seed, num_workers=resolve_num_workers(self.cfg.num_workers),
+                         device=device, name=name, persistent=persistent)
 
     def _maybe_compile(self, model):
         if not self.cfg.compile:
