@@ -71,7 +71,7 @@ def trainer_run(model, data, cfg, spec):
 def _config(out, batch, extras=True, **kw):
     base = dict(output_dir=out, run_name=f"bench-{time.perf_counter_ns()}", epochs=1, batch_size=batch, learning_rate=1e-3,
                 warmup_ratio=0.1, wandb_mode="disabled", resume="never", save_every_n_epochs=0, log_every_n_steps=10,
-                progress_bar=extras, seed=0)
+                progress_bar=extras, seed=0, num_workers=0)  # fetch in the loop's thread, like the plain loop
     return tb.TrainingConfig(**{**base, **kw})
 
 
