@@ -1,4 +1,4 @@
-"""Training engine: Trainer (orchestration), loop (one step), optim, checkpoint, distributed.
+"""Training engine: Trainer (orchestration), loop (one step), loader (batches), optim, checkpoint, distributed.
 
     result = Trainer(model, training_config=cfg, task_spec=spec).train(data.train, data.val)
 """

@@ -55,9 +55,9 @@ def batch_seed(seed: int, epoch: int, index: int) -> int:
     """A 64-bit seed for the RNGs of one fetch: splitmix64 over (seed, epoch, index)."""
     x = 0
     for value in (seed, epoch, index):
-        x = (x ^ (value & _MASK64)) + 0x9E3779B97F4A7C15 & _MASK64
-        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9 & _MASK64
-        x = (x ^ (x >> 27)) * 0x94D049BB133111EB & _MASK64
+        x = ((x ^ (value & _MASK64)) + 0x9E3779B97F4A7C15) & _MASK64
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
         x ^= x >> 31
     return x
 
