@@ -296,17 +296,17 @@ class _ApiChecker:
         if isinstance(func, ClassRef):
             params = func.cls.init_params()
             if params is not None:
-                self.check_arguments(params, node, func.cls.name, func.cls.where())
+                self.check_arguments(params, node, func.cls.name, func.cls)
             return Instance(func.cls) if params is not None or func.cls.closed() else None
         if isinstance(func, FunctionRef):
             params = func.func.call_params(func.bound)
             if params is not None:
-                self.check_arguments(params, node, func.func.qualname, func.func.where())
+                self.check_arguments(params, node, func.func.qualname, func.func)
             found = func.func.return_class(func.receiver)
             return Instance(found) if found else None
         return None
 
-    def check_arguments(self, params, node: ast.Call, name: str, where: str):
+    def check_arguments(self, params, node: ast.Call, name: str, defined):
         """Bind the call's arguments the way Python does; each mismatch is one TB243, on the line of the
         keyword it is about, else on the line where the callee's name ends (the chain's link)."""
         positional = [p for p in params if p.kind in ("posonly", "pos")]
@@ -332,7 +332,7 @@ class _ApiChecker:
             problems.append((line, f"{name}() missing required argument{'s' * (len(missing) > 1)}: "
                                    + ", ".join(map(repr, missing))))
         for at, problem in problems:
-            self.report(at, "TB243", f"{problem} ({name} is at {where})")
+            self.report(at, "TB243", f"{problem} ({name} is at {defined.where()})")
 
     # hints and values
 

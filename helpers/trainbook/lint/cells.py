@@ -28,7 +28,7 @@ def check_cells(ctx: ParsedNotebook):
         tags = meta.get("tags") if isinstance(meta.get("tags"), list) else []
         if cell.get("cell_type") == "code" and meta.get("cellView") != "form" and "parameters" not in tags:
             for n, text in enumerate(cell_source(cell).split("\n"), start=1):
-                if FORM.search(text):
+                if "@" in text and FORM.search(text):
                     what = "# @title" if "@title" in text else "# @param"
                     ctx.add(i, n, "TB214", f'cell has a Colab form field ({what}) but no metadata "cellView": "form"; '
                                            "Colab shows its code as a wall of text instead of the form")

@@ -108,14 +108,15 @@ class ClassInfo:
 
     def __init__(self, node: ast.ClassDef, module, model):
         self.node, self.module, self.model, self.name = node, module, model, node.name
-        self.members, self.fields, self.attrs = {}, {}, {}  # name -> FunctionInfo | node; field infos; annotations
+        self.members, self.fields, self._slots = {}, {}, {}  # name -> FunctionInfo | node; field infos; __slots__
+        self._attrs = None  # instance attributes, read from the methods on first use
         self._mro = None
         decorators = {decorator_name(d): d for d in node.decorator_list}
         options = {k.arg: k.value for d in node.decorator_list if isinstance(d, ast.Call) for k in d.keywords}
         self.is_dataclass = "dataclass" in decorators
         self.dataclass_init = self.is_dataclass and not _false(options.get("init"))
         self.exotic = bool(set(decorators) - CLASS_DECORATORS) or any(k.arg == "metaclass" for k in node.keywords)
-        self.dynamic = False  # a method sets attributes by computed names
+        self._dynamic = False  # a method sets attributes by computed names
         kw_only = self.is_dataclass and _true(options.get("kw_only"))
         for stmt in node.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -135,11 +136,24 @@ class ClassInfo:
                         self.members.setdefault(name, sub)
                 if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__slots__"
                                                         for t in stmt.targets):
-                    self.attrs.update({c.value: None for c in ast.walk(stmt.value)
-                                       if isinstance(c, ast.Constant) and isinstance(c.value, str)})
-        for member in list(self.members.values()):
-            if isinstance(member, FunctionInfo) and member.kind not in ("staticmethod",):
-                self._collect_self_attrs(member)
+                    self._slots.update({c.value: None for c in ast.walk(stmt.value)
+                                        if isinstance(c, ast.Constant) and isinstance(c.value, str)})
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether a method sets attributes by computed names (setattr(self, ...), self.__dict__)."""
+        return self.attrs is not None and self._dynamic  # reading the methods sets _dynamic
+
+    @property
+    def attrs(self) -> dict:
+        """Instance attributes: name -> (annotation, module) when annotated (or set from an annotated
+        parameter), else None; from `self.x = ...` in any method, and __slots__."""
+        if self._attrs is None:
+            self._attrs = dict(self._slots)
+            for member in list(self.members.values()):
+                if isinstance(member, FunctionInfo) and member.kind != "staticmethod":
+                    self._collect_self_attrs(member)
+        return self._attrs
 
     def _add_field(self, stmt: ast.AnnAssign, kw_only: bool):
         name, text = stmt.target.id, _annotation_text(stmt.annotation)
@@ -169,16 +183,16 @@ class ClassInfo:
                             annotation = node.annotation if isinstance(node, ast.AnnAssign) else \
                                 annotated.get(node.value.id) if isinstance(node, ast.Assign) and \
                                 isinstance(node.value, ast.Name) and target is attr else None
-                            if self.attrs.get(attr.attr) is None:
-                                self.attrs[attr.attr] = (annotation, method.module) if annotation is not None else None
+                            if self._attrs.get(attr.attr) is None:
+                                self._attrs[attr.attr] = (annotation, method.module) if annotation is not None else None
             elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and \
                     isinstance(node.value, ast.Name) and node.value.id == me:
-                self.attrs.setdefault(node.attr, None)
+                self._attrs.setdefault(node.attr, None)
             elif isinstance(node, ast.Call) and decorator_name(node) == "setattr" and node.args and \
                     isinstance(node.args[0], ast.Name) and node.args[0].id == me or \
                     isinstance(node, ast.Attribute) and node.attr == "__dict__" and \
                     isinstance(node.value, ast.Name) and node.value.id == me:
-                self.dynamic = True  # setattr(self, name, ...) or self.__dict__: attribute names are computed
+                self._dynamic = True  # setattr(self, name, ...) or self.__dict__: attribute names are computed
 
     def where(self) -> str:
         return f"{self.module.where()}:{self.node.lineno}"

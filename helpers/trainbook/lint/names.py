@@ -44,7 +44,12 @@ def bound_names(body) -> set[str]:
                 names.add(node.id)
             elif isinstance(node, NAME_BINDERS):
                 names.update(n for n in (getattr(node, "name", None), getattr(node, "rest", None)) if n)
-            stack.extend(ast.iter_child_nodes(node))
+            for field in node._fields:  # ast.iter_child_nodes, without its generator (this is a hot loop)
+                value = getattr(node, field, None)
+                if isinstance(value, list):
+                    stack.extend(v for v in value if isinstance(v, ast.AST))
+                elif isinstance(value, ast.AST) and not isinstance(value, (ast.expr_context, ast.Constant)):
+                    stack.append(value)
     return names
 
 
