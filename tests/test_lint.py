@@ -418,6 +418,10 @@ def test_papermill_misses_a_line_the_lint_rejects(tmp_path):
     assert "query" not in inspect_notebook(str(tmp_path / "nb.ipynb"))
 
 
+def test_ipython_help_lines_are_not_python(run):
+    assert run(with_cell("tb.TrainingConfig?\n??tb.Trainer\nprint(cfg)  # why?")) == (0, [])
+
+
 def test_cell_that_does_not_parse(run):
     code, lines = run(with_cell("def f(:\n    pass"), "--target-version", HOST)
     assert (code, lines) == (1, [f"cell 5:line 1: TB221 cell does not parse as Python {HOST}: invalid syntax"])

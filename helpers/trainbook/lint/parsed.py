@@ -4,7 +4,7 @@
     for node in ctx.nodes[cell]: ...                            # every node of a cell, walked once
 
 No cell is executed: sources are parsed with `ast` after IPython magics and shell lines
-(`%pip ...`, `!ls`, `x = !ls`) are neutralised, so line numbers stay those of the cell. Cells are
+(`%pip ...`, `!ls`, `x = !ls`, `tb.Trainer?`) are neutralised, so line numbers stay those of the cell. Cells are
 parsed for the target Python version (grammar.py). A cell that does not parse is reported once
 (TB221, or TB207 when it reads as prose) and still yields the statements that parse on their own;
 `opaque[cell]` holds every identifier of the parts that do not, so later rules neither trust nor
@@ -97,7 +97,8 @@ class ParsedNotebook:
         for n, line in enumerate(lines):
             stripped, indent = line.lstrip(), line[: len(line) - len(line.lstrip())]
             assigned = re.match(r"([A-Za-z_][\w, ]*?)\s*=\s*[%!](?!=)", stripped)
-            if stripped.startswith(("%", "!")) or assigned:
+            help_line = re.fullmatch(r"\?{0,2}[\w.]+\?{0,2}", stripped) and "?" in stripped  # tb.Trainer?
+            if stripped.startswith(("%", "!")) or assigned or help_line:
                 magics.append((n + 1, stripped))
                 lines[n] = indent + (f"{assigned.group(1)} = None" if assigned else "pass")
         return "\n".join(lines), magics
