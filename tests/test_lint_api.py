@@ -195,9 +195,17 @@ def test_drift_from_the_package_is_reported(run, source, message):
     "import json\nprint(json.nothing)",                                      # not first-party
     "from fakepkg.data.universal import Record\nprint(Record(a=1).a)",       # setattr(self, name, ...)
     "def swap():\n    global spec\n    spec = None\nswap()\nprint(spec.max_seq_len)",  # rebound by a call
+    "match {'s': 1}:\n    case {'s': spec}:\n        print(spec.max_seq_len)",         # captured by a pattern
 ])
 def test_what_the_source_cannot_pin_down_is_never_reported(run, source):
     assert run(FAKE_CELLS + [("code", source)]) == (0, [])
+
+
+def test_module_getattr_without_a_name_table_accepts_any_name(run, tmp_path):
+    (tmp_path / "openpkg").mkdir()
+    (tmp_path / "openpkg" / "__init__.py").write_text("def __getattr__(name):\n    return name\n")
+    cells = [("code", "import openpkg\nfrom openpkg import anything\nprint(openpkg.whatever, anything)")]
+    assert run(cells, "--select", "TB24", package=tmp_path / "openpkg") == (0, [])
 
 
 def test_installed_trainbook_is_the_default_package(run):

@@ -119,7 +119,7 @@ class _ApiChecker:
             self.block(node.finalbody)
         elif isinstance(node, ast.Match):
             self.expr(node.subject)
-            self.branches([case.body for case in node.cases] + [[]])
+            self.branches([[_unbind(case.pattern), *case.body] for case in node.cases] + [[]])
         elif isinstance(node, ast.ExceptHandler):
             self.expr(node.type)
             self.env.pop(node.name, None)
@@ -188,9 +188,9 @@ class _ApiChecker:
 
     def import_from(self, node: ast.ImportFrom):
         source = node.module or ""
+        for alias in node.names:
+            self.env.pop(alias.asname or alias.name, None)
         if node.level or not self.model.owns(source):
-            for alias in node.names:
-                self.env.pop(alias.asname or alias.name, None)
             return
         if self.model.module(source) is None:
             names = ", ".join(a.name for a in node.names)
@@ -357,6 +357,13 @@ class _ApiChecker:
         parent, _, last = missing.rpartition(".")
         close = difflib.get_close_matches(last, self.model.submodules(parent), n=1) if parent else []
         return f"; did you mean {parent}.{close[0]}?" if close else ""
+
+
+def _unbind(pattern) -> ast.Delete:
+    """A `del` of the names a match pattern captures: inside the case they are whatever matched."""
+    names = {n.name for n in ast.walk(pattern) if isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name}
+    names |= {n.rest for n in ast.walk(pattern) if isinstance(n, ast.MatchMapping) and n.rest}
+    return ast.Delete(targets=[ast.Name(name, ast.Del()) for name in sorted(names)])
 
 
 def _short(node: ast.Attribute) -> str:

@@ -39,8 +39,8 @@ class ModuleInfo:
             return
         self._collect(tree.body, conditional=False, typing_only=False)
         if "__getattr__" in self.bindings:
-            self.lazy = self._lazy_table(self.bindings["__getattr__"])
-            self.open = self.lazy is None
+            table = self._lazy_table(self.bindings["__getattr__"])
+            self.lazy, self.open = table or {}, table is None
 
     def _collect(self, body, conditional: bool, typing_only: bool):
         for node in body:
