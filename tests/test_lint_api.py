@@ -173,6 +173,9 @@ def test_packages_from_pyproject_are_relative_to_it(run, tmp_path):
      "TB243 TrainingConfigBuilder.with_training() got an unexpected keyword argument 'epoch'; did you mean 'epochs'? "
      "(TrainingConfigBuilder.with_training is at fakepkg/builder.py:24)"),
     ("Batch([1])", "TB243 Batch() missing required argument: 'labels' (Batch is at fakepkg/data/universal.py:9)"),
+    ('from fakepkg.tokenization.data_module import tokenize\ntokenize(text="abc")',
+     "TB243 tokenize() got a positional-only argument passed as keyword: 'text' (tokenize is at "
+     "fakepkg/tokenization/data_module.py:4)"),
     ("print(fp.TaskSpec.preset('lm').modalty)", "TB244 fp.TaskSpec.preset('lm').modalty: TaskSpec has no attribute "
                                                 "'modalty'; did you mean 'modality'? (TaskSpec is at fakepkg/tasks.py:11)"),
 ])
@@ -199,6 +202,19 @@ def test_drift_from_the_package_is_reported(run, source, message):
 ])
 def test_what_the_source_cannot_pin_down_is_never_reported(run, source):
     assert run(FAKE_CELLS + [("code", source)]) == (0, [])
+
+
+def test_a_submodule_is_an_attribute_once_imported_by_the_notebook_or_the_package(run, tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("from .loaded import x\n")
+    (tmp_path / "pkg" / "loaded.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "other.py").write_text("y = 2\n")
+    cells = [("code", "import pkg\nprint(pkg.loaded.x, pkg.other.y)")]
+    assert run(cells, "--select", "TB24", package=tmp_path / "pkg") == (1, [
+        "cell 1:line 2: TB242 pkg.other: pkg.other is a submodule the notebook does not import; use "
+        "`from pkg import other`"])
+    cells = [("code", "import pkg.other\nprint(pkg.loaded.x, pkg.other.y)")]
+    assert run(cells, "--select", "TB24", package=tmp_path / "pkg") == (0, [])
 
 
 def test_module_getattr_without_a_name_table_accepts_any_name(run, tmp_path):

@@ -321,6 +321,10 @@ class _ApiChecker:
         for keyword in (k for k in node.keywords if k.arg):
             if keyword.arg in filled:
                 problems.append((keyword.lineno, f"{name}() got multiple values for argument {keyword.arg!r}"))
+            elif keyword.arg not in by_name and any(p.name == keyword.arg and p.kind == "posonly" for p in params) \
+                    and not any(p.kind == "varkw" for p in params):
+                problems.append((keyword.lineno, f"{name}() got a positional-only argument passed as keyword: "
+                                                 f"{keyword.arg!r}"))
             elif keyword.arg not in by_name and not any(p.kind == "varkw" for p in params):
                 close = difflib.get_close_matches(keyword.arg, [n for n in by_name if n not in filled], n=1)
                 problems.append((keyword.lineno, f"{name}() got an unexpected keyword argument {keyword.arg!r}"

@@ -29,7 +29,7 @@ class ModuleInfo:
         self.name, self.path, self.model = name, path, model
         self.bindings, self.conditional, self.typing_only = {}, set(), {}  # name -> binding node
         self.lazy, self.open, self.version = {}, path is not None and path.suffix != ".py", None
-        self.stars = []  # modules star-imported here
+        self.stars, self.loaded = [], set()  # modules star-imported here; own submodules its code imports
         if path is None or self.open:
             return
         try:
@@ -53,9 +53,12 @@ class ModuleInfo:
             else:
                 if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
                     self.stars.append(self._import_source(node))
+                source = self._import_source(node) if isinstance(node, ast.ImportFrom) else None
+                if source and source.startswith(f"{self.name}."):  # importing a submodule makes it an attribute
+                    self.loaded.add(source[len(self.name) + 1:].split(".")[0])
                 for name, binder in _binders(node):
                     if isinstance(binder, tuple):
-                        binder = (self._import_source(binder[0]), binder[1])
+                        binder = (source, binder[1])
                     (self.typing_only if typing_only else self.bindings)[name] = binder
                     if conditional and not typing_only:
                         self.conditional.add(name)
@@ -74,7 +77,8 @@ class ModuleInfo:
                 pairs = [(k.value, v.value) for k, v in zip(value.value.keys, value.value.values)
                          if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)]
                 found |= bool(pairs)
-                table.update({k: self._absolute(v) for k, v in pairs if isinstance(k, str) and isinstance(v, str)})
+                table.update({k: self._absolute(v) if isinstance(v, str) else None for k, v in pairs
+                              if isinstance(k, str)})
             elif isinstance(node, ast.Compare):
                 for const in ast.walk(node):
                     if isinstance(const, ast.Constant) and isinstance(const.value, str) and const.value.isidentifier():
@@ -220,7 +224,7 @@ class PackageModel:
         if name in module.bindings:
             return self._value(module, name, seen), None
         if self.module(f"{dotted}.{name}") is not None and module.is_package:
-            return self.module(f"{dotted}.{name}"), "submodule"
+            return self.module(f"{dotted}.{name}"), None if name in module.loaded else "submodule"
         if name in module.lazy:
             home = module.lazy[name]
             if home is None or (home, name) in seen:
