@@ -356,7 +356,8 @@ def test_source_stored_differently_is_cosmetic(run, source, expected):
     assert run(nb, "--ignore", "TB206") == (0, [])
 
 
-@pytest.mark.parametrize("source", [["# TODO: tune the learning rate later"], ["# we import numpy here"], ["1"]])
+@pytest.mark.parametrize("source", [["# TODO: tune the learning rate later"], ["# we import numpy here"], ["1"],
+                                    ["# Optional: tb.plot_training(result) and tb.record(run_dir, x=1)"]])
 def test_short_comment_cells_and_single_items_pass(run, source):
     nb = notebook(GOOD_CELLS + [("code", "extra", "x = 1")])
     nb["cells"][4]["source"] = source

@@ -115,8 +115,9 @@ def _commented_code(text: str) -> tuple[int, str] | None:
         return None
     comment = text.lstrip().lstrip("#")
     imports = re.findall(r"\bimport [\w.]+", comment)
-    actions = re.findall(r"\b[A-Za-z_][\w.]*\([^()]*\)|\b[A-Za-z_]\w*\s*=\s*[\w\"'(\[{]", comment)
-    if len(imports) + len(actions) < 2:
+    # two statements glued together: `f() g(...)`, `f() x = ...`, `import os x = ...`
+    glued = re.search(r"(\)|\bimport\s+[\w.]+)\s+[A-Za-z_][\w.]*\s*(\(|=(?!=))", comment)
+    if len(imports) < 2 and not glued:
         return None
     return 1, ("the cell is one comment line that holds code, so nothing in it runs (lines joined after a "
                f"comment?): {text[:60]!r}")
