@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import pytest
 from trainbook import lint
 from trainbook.lint import PackageModel
 
-FAKEPKG = Path(__file__).resolve().parent / "lint_fixtures" / "fakepkg"
+REPO = Path(__file__).resolve().parents[1]
+FAKEPKG = REPO / "tests" / "lint_fixtures" / "fakepkg"
 TITLE = """# Demo
 
 [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/acme/demo/blob/main/nb.ipynb)"""
@@ -117,6 +119,15 @@ def test_the_package_is_read_not_imported(run, tmp_path):
     (package / "config.py").write_text((package / "config.py").read_text() + '\nraise SystemExit("config ran")\n')
     assert run(FAKE_CELLS, package=package) == (0, [])
     assert "fakepkg" not in sys.modules
+
+
+def test_linting_our_notebooks_imports_none_of_trainbooks_modules():
+    code = ("import sys\nfrom trainbook.lint import main\nassert main(['notebooks']) == 0\n"
+            "print(sorted(m for m in sys.modules if m.startswith('trainbook.') and not m.startswith('trainbook.lint')),"
+            " 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[] False"
 
 
 def test_packages_from_pyproject_are_relative_to_it(run, tmp_path):
