@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
 import shutil
 import time
 from pathlib import Path
@@ -67,7 +68,8 @@ class TokenStore:
         tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        t0, offsets, labels, groups, n_bytes = time.perf_counter(), [0], [], [], []
+        t0 = time.perf_counter()
+        offsets, labels, groups, n_bytes = array("q", [0]), array("q"), array("b"), array("q")  # 8 bytes a row
         try:
             with open(tmp / "ids.bin", "wb") as out:
                 batch, chars = [], 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +128,7 @@ def _layout(records: Records, root: Path) -> dict:
     if path.is_file():
         with np.load(path) as saved:
             return {k: saved[k] for k in saved.files}
-    groups, n_bytes = [], []
+    groups, n_bytes = array("b"), array("q")
     for text, _, group in records.read():
         groups.append(group)
         n_bytes.append(len(text.encode("utf-8")))
