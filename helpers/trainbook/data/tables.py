@@ -64,8 +64,8 @@ def read_table(path: Path, text_column: str | None = None, label_column: str | N
         DataError: unknown columns, undecodable bytes, bad rows (unless skip_bad_rows), no rows, one class.
     """
     path = Path(path)
-    fmt, delimiter = _format(path)
     codec = detect_encoding(path, encoding)
+    fmt, delimiter = _format(path, codec)
     records = _records(path, codec, fmt, delimiter)
     first = next(records, None)
     if first is None:
@@ -158,7 +158,7 @@ def class_names(counts, where: str) -> tuple:
 
 # --- reading records ---
 
-def _format(path: Path) -> tuple[str, str]:
+def _format(path: Path, codec: str) -> tuple[str, str]:
     suffix = path.suffix.lower()
     if path.is_dir():
         raise DataError(f"{path}: is a folder; text-cls needs one CSV, TSV or JSON-lines file (or hf:<folder>)")
@@ -168,7 +168,7 @@ def _format(path: Path) -> tuple[str, str]:
         return "csv", "\t"
     if suffix == ".csv":
         return "csv", ","
-    with open_text(path, detect_encoding(path)) as fh:  # other names: sniff the header's delimiter
+    with open_text(path, codec) as fh:  # other names: sniff the header's delimiter
         head = fh.readline()
     found = [d for d in (",", "\t", ";", "|") if d in head]
     return "csv", found[0] if found else ","

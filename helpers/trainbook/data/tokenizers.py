@@ -53,7 +53,7 @@ class Tokenizer:
             backend.no_padding()
         self.vocab_size = 256 if backend is None else backend.get_vocab_size(with_added_tokens=True)
         self.sha = "" if backend is None else hashlib.sha256(backend.to_str().encode("utf-8")).hexdigest()
-        self._token_bytes = None
+        self._token_bytes = self._names = None
 
     def __repr__(self):
         return f"Tokenizer({self.name!r}, vocab_size={self.vocab_size})"
@@ -93,9 +93,10 @@ class Tokenizer:
 
     def token_names(self) -> list[str]:
         """A readable name per id (the token's text), for drift plots."""
-        if self.backend is None:
-            return [repr(bytes([i]))[2:-1] for i in range(256)]
-        return [self.decode([i]) or self.backend.id_to_token(i) or str(i) for i in range(self.vocab_size)]
+        if self._names is None:
+            self._names = ([repr(bytes([i]))[2:-1] for i in range(256)] if self.backend is None else
+                           [self.decode([i]) or self.backend.id_to_token(i) or str(i) for i in range(self.vocab_size)])
+        return self._names
 
     def save(self, folder) -> Path:
         """Write tokenizer.json (loadable by `tokenizers` and by AutoTokenizer) and trainbook_tokenizer.json."""
