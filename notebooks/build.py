@@ -22,6 +22,9 @@ COLAB_URL = f"https://colab.research.google.com/github/{REPO}/blob/main/{NOTEBOO
 PARAMETERS = f'''\
 task = "lm"  # @param ["lm", "text-cls", "vision-cls"]
 dataset = "builtin"  # @param {{type:"string"}}
+tokenizer = "byte"  # @param ["byte", "bpe:2000", "hf:gpt2"] {{allow-input: true}}
+text_column = ""  # @param {{type:"string"}}
+label_column = ""  # @param {{type:"string"}}
 data_limit = 800  # @param {{type:"integer"}}
 model_size = "tiny"  # @param ["tiny", "small", "base"]
 epochs = 2  # @param {{type:"integer"}}
@@ -51,7 +54,11 @@ CELLS = [
 
 Fill the form below and run all cells. Everything runs offline on built-in data (the Python
 standard library's own source for text, scikit-learn's digits for images) unless you point
-`dataset` at your own files. A GPU is used when there is one.
+`dataset` at your own files (a text file for `lm`, a CSV/TSV/JSONL table for `text-cls`, an image
+folder for `vision-cls`) or at `hf:<dataset name or save_to_disk folder>`. Text is byte-level
+unless `tokenizer` says `bpe:<vocab size>` (trained on your train split) or `hf:<tokenizer>`;
+`text_column`/`label_column` name your table's columns (empty: found by name and printed).
+A GPU is used when there is one.
 
 Headless, from a checkout:
 
@@ -111,13 +118,18 @@ print(f"{'precision':<15} {precision} -> {env['auto_precision'] if precision == 
     ("markdown", "data-md", '''\
 ## Data
 
-`train` and `val` never share a source file; `current` is held-out data for the drift check
-(shifted when `drift_shift` is not "none").'''),
+`train` and `val` never share a source file (your own text: a segment of it); `current` is
+held-out data for the drift check (shifted when `drift_shift` is not "none"). The tokenizer fixes
+the model's vocabulary and travels with the run folder and the exported bundle.'''),
     ("code", "data", '''\
 data = tb.load_task_data(task, source=dataset, seed=seed, limit=data_limit or None,
-                         shift=None if drift_shift == "none" else drift_shift)
+                         shift=None if drift_shift == "none" else drift_shift,
+                         tokenizer=tokenizer,
+                         text_column=text_column or None, label_column=label_column or None)
 spec = data.spec
-print(data.describe())'''),
+print(data.describe())
+if spec.modality == "text":
+    print(f"tokenizer {spec.tokenizer}: vocabulary {spec.vocab_size}")'''),
     ("markdown", "model-md", "## Model"),
     ("code", "model", '''\
 model = tb.build_model(spec, size=model_size, seed=seed)
@@ -160,7 +172,8 @@ display(Image(filename=str(curves_path)))'''),
     ("code", "results", '''\
 first, last = result.history[0], result.history[-1]
 tb.show_table(result.history, columns=[k for k in last if k != "epoch_time_s"])
-tb.record(run_dir, task=task, epochs=len(result.history), total_steps=result.total_steps,
+tb.record(run_dir, task=task, tokenizer=spec.tokenizer, vocab_size=spec.vocab_size,
+          class_names=list(spec.class_names), epochs=len(result.history), total_steps=result.total_steps,
           first_val_loss=first["val_loss"], final_val_loss=last["val_loss"],
           best_metric=result.best_metric, best_epoch=result.best_epoch,
           wall_time_s=result.wall_time_s, final=last)
@@ -263,7 +276,8 @@ if export_model:
     if inference.returncode != 0:
         raise RuntimeError(f"inference.py failed:\\n{inference.stderr}")
     print(f"$ python {bundle_dir / 'inference.py'} {samples}\\n{inference.stdout}")
-    tb.record(run_dir, bundle_parity=bundle_parity, bundle_path=str(bundle_dir))
+    tb.record(run_dir, bundle_parity=bundle_parity, bundle_path=str(bundle_dir),
+              inference_lines=inference.stdout.splitlines())
 else:
     print("export_model is False: no bundle written")'''),
 ]

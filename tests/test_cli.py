@@ -198,3 +198,30 @@ def test_an_ambiguous_model_file_asks_for_model_class(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "2 nn.Module classes ['BagOfBytes', 'Other']" in err and "the config key is model_class" in err
     assert "Traceback" not in err and not (tmp_path / "runs").exists()
+
+
+def test_data_keys_are_checked_with_the_rest():
+    with pytest.raises(ConfigError) as e:
+        cli.build_run_config({"task": "vision-cls", "tokenizer": "bpe:2000", "text_column": "", "skip_bad_rows": "yes"})
+    text = str(e.value)
+    assert "tokenizer applies to text tasks only (task is 'vision-cls')" in text
+    assert "text_column must be a non-empty string or null; got ''" in text
+    assert "skip_bad_rows must be true or false; got 'yes'" in text
+    with pytest.raises(ConfigError, match=r"tokenizer must be 'byte', 'bpe:<vocab_size>'"):
+        cli.build_run_config({"task": "lm", "tokenizer": "gpt2"})
+
+
+def test_table_columns_tokenizer_and_bad_rows_reach_the_data(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TRAINBOOK_CACHE_DIR", str(tmp_path / "cache"))
+    rows = "".join(f"{i},text number {i} is {'good' if i % 2 else 'bad'},{'up' if i % 2 else 'down'}\n" for i in range(60))
+    (tmp_path / "t.csv").write_text("id,body_text,stars\n" + rows + "61,,up\n")
+    path = write_config(tmp_path, **quick(tmp_path, task="text-cls", dataset=str(tmp_path / "t.csv"), data_limit=None,
+                                          max_seq_len=32))
+    assert cli.main(["train", "--config", path]) == 2
+    assert "cannot tell which columns" in capsys.readouterr().err
+    assert cli.main(["train", "--config", path, "--set", "text_column=body_text", "--set", "label_column=stars"]) == 2
+    assert "t.csv:62: empty text" in capsys.readouterr().err
+    assert cli.main(["train", "--config", path, "--set", "text_column=body_text", "--set", "label_column=stars",
+                     "--set", "skip_bad_rows=true", "--set", "tokenizer=bpe:300"]) == 0
+    run_dir = tmp_path / "runs" / "run"
+    assert json.loads((run_dir / "tokenizer" / "trainbook_tokenizer.json").read_text())["name"] == "bpe:300"

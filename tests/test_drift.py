@@ -300,3 +300,21 @@ def test_calibration_iid_halves_are_not_drift_and_every_shift_is(task):
             current = tb.load_task_data(task, seed=seed, limit=400, shift=shift).current
             report = drift.compare_profiles(ref, drift.profile_dataset(current, data.spec))
             assert report.dataset_drift, (task, shift, seed, str(report))
+
+
+def test_profiles_work_with_a_subword_vocabulary(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINBOOK_CACHE_DIR", str(tmp_path / "cache"))
+    data = tb.load_task_data("lm", limit=60, tokenizer="bpe:700", shift="noise:0.5")
+    model = tb.build_model(data.spec, size="tiny")
+    ref = tb.profile_dataset(data.train, data.spec, model=model)
+    cur = tb.profile_dataset(data.current, data.spec, model=model)
+    tokens = ref["features"]["tokens"]
+    assert sum(tokens["counts"]) == sum(len(e["input_ids"]) for e in data.train)
+    names = [c for c in tokens["categories"] if c != "other"]
+    assert all(c.split(" ", 1)[1] == repr(data.tokenizer.decode([int(c.split(" ", 1)[0])])) for c in names)
+    predicted = ref["features"]["predicted"]
+    assert sum(predicted["counts"]) == sum(len(e["input_ids"]) - 1 for e in data.train)
+    assert "lines" not in ref["features"]  # a byte-level feature
+    report = tb.compare_profiles(ref, cur)
+    assert report.row("tokens")["drifted"]  # half the tokens replaced by random ones
+    json.dumps(ref)

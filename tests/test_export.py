@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -394,3 +395,74 @@ def test_check_drift_compares_new_data_with_the_bundles_reference(tmp_path):
     with pytest.warns(UserWarning, match="not compared: confidence, labels, loss, predicted"):
         from_files = tb.check_drift(path, images)
     assert from_files.n_current == len(data.current) and from_files.row("brightness")["drifted"]
+
+
+# --- tokenizers travel with the bundle ---
+
+@pytest.fixture
+def string_label_data(tmp_path_factory, monkeypatch):
+    """text-cls from a save_to_disk folder with string labels, tokenized by a bpe trained on it."""
+    import datasets
+
+    root = tmp_path_factory.mktemp("hfdata")
+    monkeypatch.setenv("TRAINBOOK_CACHE_DIR", str(root / "cache"))
+    texts = [f"review {i}: {'great fun, loved it' if i % 2 else 'dull and slow, awful'}" for i in range(120)]
+    labels = ["positive" if i % 2 else "negative" for i in range(120)]
+    datasets.Dataset.from_dict({"text": texts, "label": labels}).save_to_disk(str(root / "ds"))
+    return tb.load_task_data("text-cls", source=f"hf:{root / 'ds'}", tokenizer="bpe:300")
+
+
+def test_bundle_carries_its_tokenizer_and_inference_prints_class_names(string_label_data, tmp_path):
+    data = string_label_data
+    model = tb.build_model(data.spec, "tiny", seed=1)
+    path = _export(model, data.spec, tmp_path / "bundle")
+    assert "tokenizer.json" in json.loads((path / "metadata.json").read_text())["files"]
+    _, meta = tb.load_bundle(path)
+    assert meta["tokenizer"].sha == data.spec.tokenizer_sha and meta["task_spec"].class_names == ("negative", "positive")
+
+    samples = tmp_path / "reviews.txt"
+    samples.write_text("review 7: great fun, loved it\nreview 8: dull and slow, awful\n")
+    env = {**os.environ, "TRAINBOOK_CACHE_DIR": str(tmp_path / "empty-cache")}  # only the bundle has the tokenizer
+    run = subprocess.run([sys.executable, str(path / "inference.py"), str(samples)], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert lines == predict(model.eval(), data.spec, samples)
+    assert [line.split("\t")[1] in ("negative", "positive") for line in lines] == [True, True]
+    ids = [data.tokenizer.encode(t) for t in samples.read_text().splitlines()]
+    from trainbook.export.inference import classify
+
+    expected = classify(model, data.spec, [torch.from_numpy(i) for i in ids], "cpu")
+    assert [line.split("\t")[1] for line in lines] == [data.spec.class_names[c] for c, _ in expected]
+
+
+def test_lm_bundle_with_bpe_continues_prompts_in_text(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINBOOK_CACHE_DIR", str(tmp_path / "cache"))
+    data = tb.load_task_data("lm", limit=24, tokenizer="bpe:400")
+    model = tb.build_model(data.spec, "tiny", seed=2)
+    path = _export(model, data.spec, tmp_path / "bundle")
+    samples = write_samples(data.val, data.spec, tmp_path / "prompts.txt", n=2)
+    assert samples.read_text().strip() and "\ufffd" not in samples.read_text()[:40]  # decoded by the tokenizer
+    env = {**os.environ, "TRAINBOOK_CACHE_DIR": str(tmp_path / "empty-cache")}
+    run = subprocess.run([sys.executable, str(path / "inference.py"), str(samples), "--max-new-bytes", "12"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert lines == predict(model.eval(), data.spec, samples, max_new_bytes=12) and len(lines) == 2
+    assert all(len(eval(line.split("\t-> ")[1]).encode()) >= 12 for line in lines)  # noqa: S307 (a repr of a str)
+
+
+def test_a_changed_tokenizer_file_is_refused(string_label_data, tmp_path):
+    path = _export(tb.build_model(string_label_data.spec, "tiny"), string_label_data.spec, tmp_path / "bundle")
+    (path / "tokenizer.json").write_text((path / "tokenizer.json").read_text().replace('"bpe', '"bpe ', 1) + " ")
+    with pytest.raises(BundleError, match=r"tokenizer\.json: sha256 mismatch"):
+        tb.load_bundle(path)
+
+
+def test_export_needs_the_specs_tokenizer(string_label_data, tmp_path):
+    from trainbook.data import DataError
+
+    spec = string_label_data.spec.replace(tokenizer_sha="f" * 64)
+    with pytest.raises(DataError, match="is not loaded and not in"):
+        _export(tb.build_model(spec, "tiny"), spec, tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()

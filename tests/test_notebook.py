@@ -73,3 +73,36 @@ def test_hyperparameter_search_section(tmp_path):
     assert record["search_trials"] == 2 and math.isfinite(record["search_best_metric"])
     assert set(record["search_best_params"]) == {"learning_rate", "weight_decay"}
     assert (tmp_path / "runs" / "notebook" / "search.png").exists()
+
+
+@pytest.mark.slow
+def test_a_save_to_disk_folder_with_string_labels_trains_and_the_bundle_prints_class_names(tmp_path):
+    """papermill -p dataset hf:<dir>, with the form's tokenizer, text_column and label_column."""
+    import os
+    import random
+
+    import datasets
+
+    words = {"sports": "goal match team score", "cooking": "oven recipe salt bake", "travel": "train hotel beach map"}
+    rng = random.Random(0)
+    names = sorted(words)
+    verdicts = [names[i % 3] for i in range(300)]
+    bodies = [" ".join(rng.choice(words[v].split()) for _ in range(8)) for v in verdicts]
+    folder = tmp_path / "reviews_ds"
+    datasets.Dataset.from_dict({"id": list(range(300)), "review_body": bodies, "verdict": verdicts}).save_to_disk(str(folder))
+    out = tmp_path / "executed.ipynb"
+    params = ["-p", "task", "text-cls", "-p", "dataset", f"hf:{folder}", "-p", "tokenizer", "bpe:300",
+              "-p", "text_column", "review_body", "-p", "label_column", "verdict", "-p", "epochs", "3",
+              "-p", "data_limit", "0", "-p", "wandb_mode", "disabled", "-p", "output_dir", str(tmp_path / "runs")]
+    env = {**os.environ, "TRAINBOOK_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-m", "papermill", str(NOTEBOOK), str(out), *params, "--cwd",
+                           str(ROOT / "notebooks"), "--no-progress-bar", "-k", "python3"],
+                          capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((tmp_path / "runs" / "notebook" / "record.json").read_text())
+    assert record["class_names"] == names and record["tokenizer"] == "bpe:300" and record["vocab_size"] <= 300
+    assert record["final"]["val_accuracy"] > 1 / 3 + 0.2
+    assert (tmp_path / "runs" / "notebook" / "bundle" / "tokenizer.json").is_file()
+    assert (tmp_path / "runs" / "notebook" / "tokenizer" / "tokenizer.json").is_file()
+    lines = record["inference_lines"]
+    assert len(lines) == 3 and all(line.split("\t")[1] in names for line in lines)

@@ -23,7 +23,13 @@ COMMANDS = {
 # keys of the config file beside the TrainingConfig fields
 RUN_KEYS = {
     "task": "lm | text-cls | vision-cls (required)",
-    "dataset": "'builtin' (default) or a path: text file(s) for lm, CSV for text-cls, image folder for vision-cls",
+    "dataset": "'builtin' (default), a path (text file(s) for lm, CSV/TSV/JSONL for text-cls, image folder for "
+               "vision-cls) or hf:<name-or-folder>",
+    "tokenizer": "text tasks: byte (default) | bpe:<vocab_size> | hf:<name-or-dir>",
+    "text_column": "the text column of a table or dataset (default: auto)",
+    "label_column": "the label column of a table or dataset (default: auto)",
+    "encoding": "encoding of text files and tables (default: UTF-8; a BOM is detected)",
+    "skip_bad_rows": "drop bad table rows with a count instead of failing (default false)",
     "model_size": "built-in model size: tiny | small | base (default tiny)",
     "model_file": "a .py file defining an nn.Module, used instead of a built-in model",
     "model_class": "the class to build from model_file (default: its only nn.Module subclass)",
@@ -39,6 +45,11 @@ class RunSpec:
 
     task: str
     dataset: str = "builtin"
+    tokenizer: str = "byte"
+    text_column: str | None = None
+    label_column: str | None = None
+    encoding: str | None = None
+    skip_bad_rows: bool = False
     model_size: str | None = None
     model_file: str | None = None
     model_class: str | None = None
@@ -164,6 +175,7 @@ def _run_problems(run: dict) -> list[str]:
                         + _did_you_mean(task, TASK_NAMES))
     if not isinstance(run.get("dataset", "builtin"), str) or not run.get("dataset", "builtin"):
         problems.append(f"dataset must be 'builtin' or a path; got {run['dataset']!r}")
+    problems += _data_problems(run, task)
     if "model_size" in run and run["model_size"] not in SIZES:
         problems.append(f"model_size must be one of {', '.join(map(repr, SIZES))}; got {run['model_size']!r}")
     for key in ("model_file", "model_class"):
@@ -184,6 +196,24 @@ def _run_problems(run: dict) -> list[str]:
             problems.append(f"max_seq_len must be an integer >= 2 or null; got {run['max_seq_len']!r}")
         elif task == "vision-cls":
             problems.append("max_seq_len applies to text tasks only (task is 'vision-cls')")
+    return problems
+
+
+def _data_problems(run: dict, task) -> list[str]:
+    from .data import DataError, parse_tokenizer
+
+    problems = []
+    try:
+        parse_tokenizer(run.get("tokenizer", "byte"))
+    except DataError as e:
+        problems.append(str(e))
+    if task == "vision-cls" and run.get("tokenizer", "byte") != "byte":
+        problems.append("tokenizer applies to text tasks only (task is 'vision-cls')")
+    for key in ("text_column", "label_column", "encoding"):
+        if run.get(key) is not None and not (isinstance(run[key], str) and run[key]):
+            problems.append(f"{key} must be a non-empty string or null; got {run[key]!r}")
+    if not isinstance(run.get("skip_bad_rows", False), bool):
+        problems.append(f"skip_bad_rows must be true or false; got {run['skip_bad_rows']!r}")
     return problems
 
 
@@ -245,7 +275,9 @@ def _train(run: RunSpec, cfg):
     spec = TaskSpec.preset(run.task)
     if run.max_seq_len is not None:
         spec = spec.replace(max_seq_len=run.max_seq_len)
-    data = tb_data.load_task_data(run.task, source=run.dataset, seed=cfg.seed, limit=run.data_limit, spec=spec)
+    data = tb_data.load_task_data(run.task, source=run.dataset, seed=cfg.seed, limit=run.data_limit, spec=spec,
+                                  tokenizer=run.tokenizer, text_column=run.text_column, label_column=run.label_column,
+                                  encoding=run.encoding, skip_bad_rows=run.skip_bad_rows)
     if run.model_file:
         try:
             model = models.load_model_file(run.model_file, class_name=run.model_class)

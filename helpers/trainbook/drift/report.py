@@ -82,11 +82,10 @@ def profile_dataset(data, spec, model=None, sample_size: int | None = None) -> d
         categorical["labels"] = (counts_by_chunk(chunk_of, [onehot[int(e[spec.label_key])] for e in examples],
                                                   spec.num_classes), names)
     if model is not None:
-        model_cols, predicted = model_features(model, examples, spec)
+        model_cols, predicted = model_features(model, examples, spec, chunk_of)
         numeric |= model_cols
-        k = len(predicted[0])
-        categorical["predicted"] = (counts_by_chunk(chunk_of, predicted, k),
-                                    names if spec.kind == "classification" else token_names(k))
+        k = predicted.shape[1]
+        categorical["predicted"] = (predicted, names if spec.kind == "classification" else token_names(k, spec))
     sizes = np.bincount(chunk_of)
     features = {}
     for name, values in numeric.items():

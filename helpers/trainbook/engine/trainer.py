@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ..config import ConfigError, TrainingConfig
+from ..data import save_tokenizer
 from ..env import check_strategy, resolve_device
 from ..models.adapter import make_forward
 from ..tasks import TaskSpec, collator_for
@@ -130,6 +131,7 @@ class Trainer:
         if dist.is_main:
             clean_temp_files(ckpt_dir)
             cfg.save(run_dir / "training_config.json")
+            save_tokenizer(spec, run_dir / "tokenizer")  # subword tokenizers only
             tracker.log_config(cfg.to_dict())
         say(f"training {spec.name} on {device} ({precision}) | {len(train_data)} samples | "
               f"{steps_per_epoch} steps/epoch x {cfg.epochs} epochs"
@@ -222,7 +224,12 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def evaluate(self, data, model=None, device=None, precision=None, dist=None) -> dict:
-        """Validation loss and the task's metrics over `data` (summed over ranks under DDP)."""
+        """Validation loss and the task's metrics over `data` (summed over ranks under DDP).
+
+        lm: val_loss is the mean loss per token; val_bits_per_byte divides the summed loss by the
+        bytes of text of the targets (batch "n_bytes" for subword tokenizers, one per target for
+        bytes), so it compares across tokenizers.
+        """
         model = model or self.model
         device = device or next(model.parameters()).device
         precision = precision or resolve_precision(self.cfg.precision, device)
@@ -232,14 +239,16 @@ class Trainer:
         indices = list(range(len(data)))
         if dist is not None and dist.enabled:
             indices = indices[dist.rank::dist.world_size]
-        totals = torch.zeros(3, dtype=torch.float64)  # loss sum, targets, correct
+        totals = torch.zeros(4, dtype=torch.float64)  # loss sum, targets, correct, bytes of the targets' text
         for start in range(0, len(indices), self.cfg.batch_size):
             batch = to_device(self.collate([data[i] for i in indices[start:start + self.cfg.batch_size]]), device)
             with autocast_for(precision, device):
                 logits = forward(batch)
             labels = batch[spec.label_key]
             totals[0] += float(loss_sum(logits, labels, spec))
-            totals[1] += count_targets(batch, spec)
+            targets = count_targets(batch, spec)
+            totals[1] += targets
+            totals[3] += float(batch["n_bytes"].sum()) if "n_bytes" in batch else targets
             if spec.kind == "classification":
                 totals[2] += float((logits.argmax(-1) == labels).sum())
         if dist is not None and dist.enabled:
@@ -249,7 +258,7 @@ class Trainer:
         metrics = {"val_loss": loss}
         if spec.kind == "lm":
             metrics["val_perplexity"] = math.exp(min(loss, 50.0))
-            metrics["val_bits_per_byte"] = loss / math.log(2)
+            metrics["val_bits_per_byte"] = float(totals[0] / totals[3].clamp(min=1)) / math.log(2)
         else:
             metrics["val_accuracy"] = float(totals[2] / totals[1].clamp(min=1))
         return metrics

@@ -3,7 +3,8 @@
     path = export_bundle(model, cfg, spec, run_dir / "bundle", reference_profile=ref)
 
 A bundle holds model.safetensors, model_config.json, training_config.json, task_spec.json,
-reference_profile.json, inference.py, optionally model.pt2 (torch.export), and metadata.json
+reference_profile.json, inference.py, tokenizer.json (text tasks with a subword tokenizer),
+optionally model.pt2 (torch.export), and metadata.json
 (versions, metrics, parity, sha256 of every other file). `load_bundle` checks every sha256
 before it reads anything and loads weights with safetensors (no pickle). `export_bundle`
 reloads what it wrote and compares outputs with the in-memory model before it returns.
@@ -29,7 +30,7 @@ from ..models.adapter import make_forward
 from ..tasks import TaskSpec, collator_for
 from .errors import BundleError
 from .files import (BUNDLE_FORMAT, FORMATS, INFERENCE, METADATA, MODEL_CONFIG, PARITY_TOLERANCE, PROGRAM, REFERENCE, TASK_SPEC,
-                    TRAINING_CONFIG, WEIGHTS, jsonable, read_json, sha256, verified_metadata, write_json)
+                    TOKENIZER, TRAINING_CONFIG, WEIGHTS, jsonable, read_json, sha256, verified_metadata, write_json)
 from .model_io import build_model, describe_model, load_weights, save_weights
 
 
@@ -77,6 +78,10 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
         write_json(tmp / TASK_SPEC, task_spec.to_dict())
         write_json(tmp / REFERENCE, jsonable(reference_profile, "reference_profile"))
         shutil.copyfile(Path(__file__).with_name("inference.py"), tmp / INFERENCE)
+        if task_spec.tokenizer_sha:  # the subword tokenizer travels with the model
+            from ..data import tokenizer_for
+
+            tokenizer_for(task_spec).save_file(tmp / TOKENIZER)
         batch = _example_batch(example_batch, task_spec, device)
         exported = {"status": "not requested"}
         if "torch_export" in formats:
@@ -121,7 +126,8 @@ def load_bundle(path, device="cpu"):
     Returns:
         (model in eval mode, meta): meta is metadata.json plus `task_spec` (TaskSpec),
         `training_config` (TrainingConfig), `model_config` (dict), `reference_profile` (dict or
-        None) and `bundle_dir` (Path).
+        None), `tokenizer` (text tasks: the Tokenizer, from tokenizer.json unless bytes; else None)
+        and `bundle_dir` (Path).
     Raises:
         BundleError: a missing, modified or truncated file (named), an unknown format, a bundle
             whose parity check failed, or weights that do not fit the rebuilt model.
@@ -135,10 +141,29 @@ def load_bundle(path, device="cpu"):
     model = build_model(model_config, bundle)
     load_weights(model, bundle / WEIGHTS)
     model.to(device).eval()
-    meta.update(task_spec=TaskSpec.from_dict(read_json(bundle, TASK_SPEC)),
-                training_config=TrainingConfig.from_dict(read_json(bundle, TRAINING_CONFIG)),
-                model_config=model_config, reference_profile=read_json(bundle, REFERENCE), bundle_dir=bundle)
+    spec = TaskSpec.from_dict(read_json(bundle, TASK_SPEC))
+    meta.update(task_spec=spec, training_config=TrainingConfig.from_dict(read_json(bundle, TRAINING_CONFIG)),
+                model_config=model_config, reference_profile=read_json(bundle, REFERENCE), bundle_dir=bundle,
+                tokenizer=_bundle_tokenizer(bundle, spec))
     return model, meta
+
+
+def _bundle_tokenizer(bundle: Path, spec: TaskSpec):
+    """The bundle's tokenizer (registered, so tokenizer_for(spec) finds it); bytes when it has none."""
+    if spec.modality != "text":
+        return None
+    from ..data import Tokenizer
+
+    if not spec.tokenizer_sha:
+        return Tokenizer("byte")
+    if not (bundle / TOKENIZER).is_file():
+        raise BundleError(f"{bundle / TOKENIZER}: missing; the model was trained with tokenizer {spec.tokenizer!r}. "
+                          "HINT: copy the whole bundle folder, or re-export it")
+    tok = Tokenizer.from_file(bundle / TOKENIZER, spec.tokenizer)
+    if tok.sha != spec.tokenizer_sha:
+        raise BundleError(f"{bundle / TOKENIZER}: is not the tokenizer the model was trained with (sha256 "
+                          f"{tok.sha[:12]}..., task_spec.json says {spec.tokenizer_sha[:12]}...)")
+    return tok
 
 
 def check_drift(bundle_path, new_data, sample_size: int | None = None):

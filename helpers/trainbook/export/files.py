@@ -17,6 +17,7 @@ PARITY_TOLERANCE = 1e-5
 WEIGHTS, MODEL_CONFIG, MODEL_CODE = "model.safetensors", "model_config.json", "model_code.py"
 TRAINING_CONFIG, TASK_SPEC, REFERENCE = "training_config.json", "task_spec.json", "reference_profile.json"
 INFERENCE, PROGRAM, METADATA = "inference.py", "model.pt2", "metadata.json"
+TOKENIZER = "tokenizer.json"  # text tasks with a subword tokenizer (task_spec.tokenizer_sha)
 REQUIRED = (WEIGHTS, MODEL_CONFIG, TRAINING_CONFIG, TASK_SPEC, REFERENCE, INFERENCE)
 FORMATS = ("safetensors", "torch_export")
 
