@@ -158,3 +158,15 @@ def test_persist_folder_replaces_an_older_copy_of_a_folder_inside_the_run(tmp_pa
     assert persist_folder(bundle, cfg) == tmp_path / "drive" / "run" / "bundle"
     assert [p.name for p in (tmp_path / "drive" / "run" / "bundle").iterdir()] == ["model.safetensors"]
     assert persist_folder(tmp_path / "elsewhere", cfg) is None
+
+
+def test_a_new_persister_removes_partial_copies_left_by_a_killed_process(tmp_path):
+    target = tmp_path / "drive" / "run"
+    (target / "checkpoints").mkdir(parents=True)
+    (target / "checkpoints" / ".step-00000002.pt.tmp-123").write_bytes(b"half")
+    (target / ".bundle.tmp-123").mkdir()
+    (target / ".bundle.tmp-123" / "model.safetensors").write_bytes(b"half")
+    (target / "checkpoints" / "step-00000001.pt").write_bytes(b"whole")
+    make_persister(tmp_path)
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*")) == \
+        ["checkpoints", "checkpoints/step-00000001.pt"]

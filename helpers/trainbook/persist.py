@@ -187,7 +187,10 @@ class Persister:
         for folder in (self.target, self.target / "checkpoints"):  # partial copies of a killed process
             if folder.is_dir():
                 for tmp in folder.glob(".*.tmp-*"):
-                    tmp.unlink()
+                    if tmp.is_dir():
+                        shutil.rmtree(tmp)   # a folder copy (persist_folder)
+                    else:
+                        tmp.unlink()
 
     @classmethod
     def for_config(cls, cfg) -> Persister | NullPersister:
