@@ -146,6 +146,27 @@ def test_a_loaded_run_reports_what_the_first_run_recorded(tmp_path, vision, caps
     assert again.history == first.history
 
 
+def test_after_a_reset_a_finished_run_loads_from_persist_dir_with_its_offline_wandb_folder(tmp_path, vision,
+                                                                                          monkeypatch):
+    for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_DIR", "NETRC"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")   # nothing may reach the network
+    monkeypatch.setenv("WANDB_ERROR_REPORTING", "false")
+    cfg = cfg_for(tmp_path, persist_dir=str(tmp_path / "drive"), wandb_mode="offline")
+    first = train(cfg, vision)
+    wandb_dir = Path(first.tracking["wandb_dir"])
+    regular = lambda: {p.relative_to(wandb_dir): p.read_bytes() for p in wandb_dir.rglob("*")  # noqa: E731
+                       if p.is_file() and not p.is_symlink()}   # W&B links its debug logs from ~/.cache
+    files = regular()
+    assert any(p.suffix == ".wandb" for p in files) and first.tracking["wandb_sync_command"]
+    shutil.rmtree(tmp_path / "runs")   # a runtime reset
+    again = train(cfg, vision)
+    assert again.resumed_from == str(tmp_path / "drive" / "run" / "checkpoints" / "step-00000004.pt")
+    assert again.wall_time_s == first.wall_time_s and again.tracking == first.tracking
+    assert regular() == files   # what `wandb sync` uploads came back from persist_dir
+
+
 # --- the acceptance run: SIGKILL after the first persisted checkpoint, local folder lost ---
 
 def run_worker(out, *args):

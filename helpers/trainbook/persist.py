@@ -74,7 +74,9 @@ def copy_file(src, dst) -> int:
 
 
 def copy_tree(src, dst) -> int:
-    """Copy every file under folder `src` to the same place under `dst` (each with copy_file).
+    """Copy every regular file under folder `src` to the same place under `dst` (each with copy_file).
+
+    Symlinks are skipped (W&B links its debug logs from ~/.cache into a run folder; Drive keeps no links).
 
     Returns:
         The number of bytes copied.
