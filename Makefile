@@ -24,11 +24,15 @@ $(VENV)/.installed: requirements.txt helpers/pyproject.toml
 	$(PY) -m pip install -q -e ./helpers
 	touch $@
 
+# a second `make run` keeps the first executed notebook: training.ipynb, then training-2.ipynb, ...
 run: install
 	mkdir -p runs/$(RUN_NAME)
-	$(PY) -m papermill notebooks/training.ipynb runs/$(RUN_NAME)/training.ipynb \
+	out=runs/$(RUN_NAME)/training.ipynb; n=2; \
+	while [ -e "$$out" ]; do out=runs/$(RUN_NAME)/training-$$n.ipynb; n=$$((n + 1)); done; \
+	echo "executed notebook: $$out"; \
+	$(PY) -m papermill notebooks/training.ipynb "$$out" \
 		-p run_name $(RUN_NAME) -p output_dir runs --cwd . --log-output --no-progress-bar
-	@echo "outputs: runs/$(RUN_NAME)/ (executed notebook, config, checkpoints, metrics, figures)"
+	@echo "outputs: runs/$(RUN_NAME)/ (config, checkpoints, metrics, figures; a changed form trains in runs/$(RUN_NAME)-2)"
 
 test: install unit nbval lint
 

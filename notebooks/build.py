@@ -44,7 +44,10 @@ n_trials = 2  # @param {{type:"integer"}}
 export_model = True  # @param {{type:"boolean"}}
 helpers_ref = "v{VERSION}"  # @param {{type:"string"}}
 run_name = "notebook"  # @param {{type:"string"}}
-output_dir = "runs"  # @param {{type:"string"}}'''
+output_dir = "runs"  # @param {{type:"string"}}
+# @markdown `persist_dir`: in Colab, a folder under `/content/drive/MyDrive/...` (Drive is mounted for you) keeps a copy of the run that survives a runtime reset; `resume = "never"` starts a new numbered run folder.
+persist_dir = ""  # @param {{type:"string"}}
+resume = "auto"  # @param ["auto", "never"]'''
 
 CELLS = [
     ("markdown", "title", f'''\
@@ -72,7 +75,8 @@ papermill notebooks/training.ipynb out.ipynb -p epochs 5 -p batch_size 8 -p task
 
 In Colab the helper package is installed from the repository at `helpers_ref`, only when it is
 missing or another version; elsewhere the local checkout is used. `verify_installation` fails
-loudly when the version is wrong.'''),
+loudly when the version is wrong. A `persist_dir` under `/content/drive` mounts Google Drive
+(Colab asks for access once per runtime).'''),
     ("code", "setup", f'''\
 import importlib
 import importlib.metadata
@@ -96,6 +100,10 @@ if IN_COLAB:
     from google.colab import output
 
     output.enable_custom_widget_manager()
+    if persist_dir.startswith("/content/drive/") and not os.path.isdir("/content/drive/MyDrive"):
+        from google.colab import drive
+
+        drive.mount("/content/drive")  # persist_dir is on Google Drive: mount it once per runtime
     if installed_trainbook_version() != WANTED_VERSION:
         %pip install -q "trainbook @ git+{{REPO_URL}}@{{helpers_ref}}#subdirectory=helpers"
         for name in [m for m in sys.modules if m == "trainbook" or m.startswith("trainbook.")]:
@@ -137,7 +145,11 @@ print(f"{type(model).__name__}: {tb.count_parameters(model):,} parameters")'''),
     ("markdown", "config-md", '''\
 ## Training config
 
-Built from the `quick` preset with the form's values, validated, and saved in the run folder.'''),
+Built from the `quick` preset with the form's values and validated. The run folder is
+`output_dir/run_name` when it is new or holds a run with the same settings (that run resumes).
+Changed the form and kept `run_name`? Then this run gets a new folder `run_name-2` (then `-3` ...)
+and one line says which fields changed; an existing run's `training_config.json` is never
+overwritten. `resume = "never"` always starts a new numbered folder.'''),
     ("code", "config", '''\
 training_config = (
     tb.TrainingConfigBuilder.preset("quick")
@@ -147,15 +159,21 @@ training_config = (
                    gradient_accumulation_steps=gradient_accumulation_steps)
     .with_precision(precision=precision)
     .with_tracking(wandb_mode=wandb_mode, wandb_project=wandb_project)
+    .with_checkpointing(resume=resume, persist_dir=persist_dir, on_config_change="new_run")
     .build()
 )
+training_config = tb.choose_run_folder(training_config)
 run_dir = training_config.run_dir
-training_config.save(run_dir / "training_config.json")
+if not (run_dir / "training_config.json").exists():
+    training_config.save(run_dir / "training_config.json")
 print(training_config.summary())'''),
     ("markdown", "train-md", '''\
 ## Train
 
 Checkpoints go to `run_dir/checkpoints`; running this cell again resumes from the newest one.
+With `persist_dir`, every checkpoint (and the logs, results and export bundle) is also copied to
+`persist_dir/<run folder>` in the background; after a runtime reset, Run all resumes from there.
+A finished run is loaded, not trained again, and reports what it recorded when it finished.
 W&B: `wandb_mode="auto"` logs online when an API key is available (the Colab secret
 `WANDB_API_KEY`, the `WANDB_API_KEY` variable, or `wandb login`), otherwise offline into
 `run_dir/wandb/`; the Results cell prints the run URL or the `wandb sync` command.'''),
@@ -187,6 +205,8 @@ elif tracking.get("wandb_sync_command"):
     print(f"upload it with: {tracking['wandb_sync_command']}")
 else:
     print(f"W&B: {tracking.get('wandb_mode', 'not used')}; metrics in {run_dir / 'metrics.jsonl'}")
+if result.persist:
+    print(f"persisted to {result.persist['dir']} ({result.persist['files']} copies in the background)")
 tb.record(run_dir, wandb_mode=tracking.get("wandb_mode"), wandb_dir=tracking.get("wandb_dir"))'''),
     ("markdown", "drift-md", '''\
 ## Drift

@@ -197,6 +197,19 @@ def test_export_again_replaces_the_previous_bundle(task_data, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
 
 
+def test_a_bundle_in_the_run_folder_is_copied_to_persist_dir_and_loads_from_there(task_data, tmp_path):
+    spec = task_data["vision-cls"].spec
+    cfg = tb.TrainingConfig(output_dir=str(tmp_path / "runs"), persist_dir=str(tmp_path / "drive"), wandb_mode="disabled")
+    model = tb.build_model(spec, "tiny", seed=3)
+    path = tb.export_bundle(model, cfg, spec, cfg.run_dir / "bundle")
+    persisted = tmp_path / "drive" / "run" / "bundle"
+    assert sorted(p.name for p in persisted.iterdir()) == sorted(p.name for p in path.iterdir())
+    reloaded, meta = tb.load_bundle(persisted)   # every sha256 checked
+    assert torch.equal(reloaded.head[1].weight, model.head[1].weight) and meta["parity"]["passed"]
+    tb.export_bundle(model, cfg, spec, tmp_path / "elsewhere")   # outside the run folder: not copied
+    assert sorted(p.name for p in (tmp_path / "drive" / "run").iterdir()) == ["bundle"]
+
+
 # --- other models ---
 
 def test_user_model_file_is_copied_into_the_bundle_with_its_arguments(task_data, tmp_path):

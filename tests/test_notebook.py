@@ -106,3 +106,61 @@ def test_a_save_to_disk_folder_with_string_labels_trains_and_the_bundle_prints_c
     assert (tmp_path / "runs" / "notebook" / "tokenizer" / "tokenizer.json").is_file()
     lines = record["inference_lines"]
     assert len(lines) == 3 and all(line.split("\t")[1] in names for line in lines)
+# --- re-running the notebook: the safe re-run rule and what a re-run keeps ---
+
+QUICK = {"data_limit": 200, "epochs": 1, "export_model": False, "run_name": "same"}
+
+
+def execute(tmp_path, name, **params):
+    import papermill as pm
+
+    params = {"output_dir": str(tmp_path / "runs"), "wandb_mode": "disabled", **QUICK, **params}
+    out = tmp_path / f"{name}.ipynb"
+    pm.execute_notebook(str(NOTEBOOK), str(out), parameters=params, cwd=str(ROOT / "notebooks"),
+                        progress_bar=False, kernel_name="python3")
+    nb = nbformat.read(out, as_version=4)
+    return {c.get("id"): c for c in nb.cells if c.cell_type == "code"}
+
+
+def outputs(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+@pytest.mark.slow
+def test_run_all_after_editing_the_form_trains_in_a_new_folder_and_a_rerun_keeps_the_record(tmp_path):
+    runs = tmp_path / "runs"
+    execute(tmp_path, "first", wandb_mode="offline")
+    first_config = (runs / "same" / "training_config.json").read_bytes()
+    first = json.loads((runs / "same" / "record.json").read_text())
+    assert first["wandb_mode"] == "offline" and Path(first["wandb_dir"]).is_dir()
+
+    cells = execute(tmp_path, "again", wandb_mode="offline")   # the same form: the finished run is loaded
+    assert "run already finished" in outputs(cells["train"])
+    again = json.loads((runs / "same" / "record.json").read_text())
+    assert again["wall_time_s"] == first["wall_time_s"] and again["wandb_dir"] == first["wandb_dir"]
+
+    cells = execute(tmp_path, "edited", learning_rate=0.001, wandb_mode="offline")
+    assert f"(learning_rate 0.003 -> 0.001); this run is 'same-2' in {runs / 'same-2'}" in outputs(cells["config"])
+    assert json.loads((runs / "same-2" / "training_config.json").read_text())["learning_rate"] == 0.001
+    assert json.loads((runs / "same-2" / "record.json").read_text())["epochs"] == 1
+    assert (runs / "same" / "training_config.json").read_bytes() == first_config
+
+    execute(tmp_path, "never", resume="never")   # the first form, but a new run asked for
+    assert json.loads((runs / "same-3" / "training_config.json").read_text())["learning_rate"] == 0.003
+    assert (runs / "same" / "training_config.json").read_bytes() == first_config
+
+
+def test_make_run_twice_keeps_the_first_executed_notebook(tmp_path):
+    fake = tmp_path / "python"   # stands in for .venv/bin/python: papermill writes its output path
+    fake.write_text('#!/bin/sh\necho "executed by run $$" > "$4"\n')
+    fake.chmod(0o755)
+    make = ["make", "-s", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path), "-o", "install", "run",
+            f"PY={fake}", "RUN_NAME=twice"]
+    texts = []
+    for _ in range(3):
+        done = subprocess.run(make, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        texts.append({p.name: p.read_text() for p in (tmp_path / "runs" / "twice").iterdir()})
+    assert sorted(texts[-1]) == ["training-2.ipynb", "training-3.ipynb", "training.ipynb"]
+    assert texts[-1]["training.ipynb"] == texts[0]["training.ipynb"]
+    assert texts[-1]["training-2.ipynb"] == texts[1]["training-2.ipynb"] != texts[0]["training.ipynb"]

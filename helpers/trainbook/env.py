@@ -10,7 +10,7 @@ import os
 import platform
 import sys
 
-REQUIRED_MODULES = ("config", "builder", "tasks", "env", "notebook", "dashboard", "cli", "data", "models",
+REQUIRED_MODULES = ("config", "builder", "tasks", "env", "notebook", "persist", "dashboard", "cli", "data", "models",
                     "engine", "tracking", "drift", "search", "export", "lint")
 
 

@@ -93,10 +93,21 @@ def list_step_checkpoints(ckpt_dir: Path) -> list[Path]:
     return sorted(p for p in ckpt_dir.iterdir() if STEP_PATTERN.match(p.name))
 
 
-def load_latest(ckpt_dir: Path, map_location="cpu") -> tuple[dict | None, Path | None]:
-    """The newest readable step checkpoint; a corrupt newer one is skipped with a warning."""
-    candidates = list_step_checkpoints(ckpt_dir)
-    for path in reversed(candidates):
+def load_latest(ckpt_dir: Path, map_location="cpu", more_dirs=()) -> tuple[dict | None, Path | None]:
+    """The newest readable step checkpoint; a corrupt newer one is skipped with a warning.
+
+    Args:
+        ckpt_dir: the run's checkpoint folder.
+        map_location: passed to torch.load.
+        more_dirs: other folders holding this run's checkpoints (its persisted copy); the newest
+            step across all of them wins, and ckpt_dir wins a tie (a local read is faster).
+    Returns:
+        (payload, path), or (None, None) when no readable checkpoint exists.
+    """
+    folders = [Path(ckpt_dir), *map(Path, more_dirs)]
+    candidates = [(int(STEP_PATTERN.match(p.name).group(1)), -rank, p)
+                  for rank, folder in enumerate(folders) for p in list_step_checkpoints(folder)]
+    for _step, _rank, path in sorted(candidates, reverse=True):
         try:
             return load_checkpoint(path, map_location), path
         except CheckpointError as e:

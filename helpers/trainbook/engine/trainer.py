@@ -21,20 +21,20 @@ from ..config import ConfigError, TrainingConfig
 from ..data import save_tokenizer
 from ..env import check_strategy, resolve_device
 from ..models.adapter import make_forward
+from ..persist import NullPersister, Persister
 from ..tasks import TaskSpec, collator_for
 from ..tracking import MetricsTracker
 from .checkpoint import (BEST_NAME, apply_retention, atomic_save, clean_temp_files, list_step_checkpoints,
-                         load_checkpoint, load_latest, rng_state, set_rng_state, step_path)
+                         load_checkpoint, rng_state, set_rng_state, step_path)
 from .distributed import DistContext
 from .loop import (NonFiniteLossError, StepRunner, autocast_for, count_targets, loss_sum, resolve_precision,
                    to_device)
 from .optim import build_optimizer, lr_multiplier, set_lr
+from .resume import (check_resumable, choose_run_folder, is_persisted, newest_checkpoint, recorded_result,
+                     restore_local_files)
 
-# fields that may change between a checkpoint and the run resuming from it
-RESUMABLE_CHANGES = {"epochs", "max_steps", "run_name", "output_dir", "checkpoint_dir", "resume", "num_workers",
-                     "progress_bar", "log_every_n_steps", "wandb_mode", "wandb_project", "wandb_entity",
-                     "save_every_n_epochs", "save_every_n_steps", "keep_last", "export_bundle", "export_formats",
-                     "eval_every_n_epochs", "early_stopping_patience", "early_stopping_min_delta", "compile"}
+# the run's own files copied to persist_dir when it ends (checkpoints are copied as they are written)
+RUN_FILES = ("metrics.jsonl", "config.json", "summary.json", "results.json", "wandb")
 
 
 @dataclasses.dataclass
@@ -52,6 +52,7 @@ class TrainResult:
     resumed_from: str | None = None
     bundle_path: str | None = None
     tracking: dict = dataclasses.field(default_factory=dict)
+    persist: dict = dataclasses.field(default_factory=dict)  # persist_dir copies: dir, files, bytes, copy_s, waited_s
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -95,13 +96,19 @@ class Trainer:
         self.cfg = training_config if training_config is not None else TrainingConfig()
         self.spec, self.tracker = task_spec, tracker
         self.collate = collator_for(task_spec)
+        self._persist = NullPersister()
 
     # ------------------------------------------------------------------ train
     def train(self, train_data, val_data=None, resume: str | None = None, on_epoch_end=None) -> TrainResult:
         # on_epoch_end(row) -> bool: called with each epoch's history row; True stops the run (stopped_early)
-        cfg, spec, t0 = self.cfg, self.spec, time.perf_counter()
+        t0 = time.perf_counter()
+        if self.cfg.on_config_change == "new_run":  # same run_name, other settings: a new numbered run folder
+            self.cfg = choose_run_folder(dataclasses.replace(self.cfg, resume=resume or self.cfg.resume))
+            resume = None
+        cfg, spec = self.cfg, self.spec
         self._check_inputs(train_data, val_data)
         dist = DistContext.from_config(cfg)
+        persist = self._persist = Persister.for_config(cfg) if dist.is_main else NullPersister()
         device = resolve_device(cfg.device) if not dist.enabled else dist.device
         precision = resolve_precision(cfg.precision, device)
         run_dir, ckpt_dir = cfg.run_dir, cfg.resolved_checkpoint_dir
@@ -125,7 +132,8 @@ class Trainer:
         state, resumed_from = self._restore(resume or cfg.resume, ckpt_dir, optimizer, runner, device)
         if state.finished:
             say(f"run already finished at step {state.step}; result loaded from {resumed_from}")
-            return self._result(state, run_dir, ckpt_dir, t0, resumed_from)
+            loaded = self._result(state, run_dir, ckpt_dir, t0, resumed_from)
+            return dataclasses.replace(loaded, **recorded_result(run_dir))  # the first run's wall time and W&B
         tracker = self.tracker or MetricsTracker.for_run(cfg, run_dir, dist.rank,
                                                          resume_step=state.step if resumed_from else None)
         if dist.is_main:
@@ -133,6 +141,7 @@ class Trainer:
             cfg.save(run_dir / "training_config.json")
             save_tokenizer(spec, run_dir / "tokenizer")  # subword tokenizers only
             tracker.log_config(cfg.to_dict())
+            persist.copy(run_dir / "training_config.json")
         say(f"training {spec.name} on {device} ({precision}) | {len(train_data)} samples | "
               f"{steps_per_epoch} steps/epoch x {cfg.epochs} epochs"
               + (f" | resumed at step {state.step} from {resumed_from}" if resumed_from else ""))
@@ -206,8 +215,9 @@ class Trainer:
                     say(f"early stopping: {self._metric_name()} did not improve for {state.bad_evals} evaluations")
                 if state.finished:
                     break
-        except BaseException:  # interrupted or failed: close W&B and the log, then re-raise
+        except BaseException:  # interrupted or failed: close W&B and the log, finish the copies, then re-raise
             tracker.finish()
+            persist.close()
             raise
         dist.barrier()  # every rank sees rank 0's last checkpoint in its result
         result = self._result(state, run_dir, ckpt_dir, t0, resumed_from, tracking=tracker_info(tracker))
@@ -218,6 +228,7 @@ class Trainer:
                                  "parameters": sum(p.numel() for p in self.model.parameters())})
             (Path(run_dir) / "results.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
         tracker.finish()
+        result.persist = persist.finish([Path(run_dir) / name for name in RUN_FILES])  # waits for every copy
         dist.barrier()
         return result
 
@@ -316,13 +327,15 @@ class Trainer:
         path = atomic_save(payload, Path(ckpt_dir) / name if name else step_path(ckpt_dir, state.step))
         if name is None:
             apply_retention(ckpt_dir, self.cfg.keep_last)
+        self._persist.copy(self.cfg.run_dir / "metrics.jsonl", missing_ok=True)  # rows up to this step go first
+        self._persist.copy(path, checkpoint=True)
         return path
 
     def _restore(self, resume: str, ckpt_dir: Path, optimizer, runner, device):
         if resume == "never":
             return _State(), None
-        if resume == "auto":
-            payload, path = load_latest(ckpt_dir, map_location=device)
+        if resume == "auto":  # the newest checkpoint of this run, locally or in persist_dir
+            payload, path = newest_checkpoint(self.cfg, map_location=device)
         else:
             path = Path(resume)
             if not path.is_file():
@@ -330,12 +343,9 @@ class Trainer:
             payload = load_checkpoint(path, map_location=device)
         if payload is None:
             return _State(), None
-        changed = {k: v for k, v in TrainingConfig.from_dict(payload["config"]).diff(self.cfg).items()
-                   if k not in RESUMABLE_CHANGES}
-        if changed:
-            lines = [f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in changed.items()]
-            raise ConfigError([f"cannot resume from {path}: the run was trained with other settings"] + lines
-                              + ["HINT: use a new run_name, or resume='never' to start over"])
+        check_resumable(payload, self.cfg, path)
+        if is_persisted(self.cfg, path):  # a fresh runtime: take the persisted logs and best.pt back first
+            restore_local_files(self.cfg)
         getattr(self.model, "module", self.model).load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         runner.scaler.load_state_dict(payload["scaler"])
@@ -351,7 +361,7 @@ class Trainer:
         best = Path(ckpt_dir) / BEST_NAME
         return TrainResult(history=state.history, best_epoch=state.best_epoch, best_metric=state.best_metric,
                            best_metric_name=self._metric_name(), best_checkpoint=str(best) if best.exists() else None,
-                           last_checkpoint=str(steps[-1]) if steps else None, run_dir=str(run_dir),
+                           last_checkpoint=str(steps[-1]) if steps else resumed_from, run_dir=str(run_dir),
                            stopped_early=state.stopped_early, wall_time_s=time.perf_counter() - t0,
                            total_steps=state.step, resumed_from=resumed_from, tracking=tracking or {})
 

@@ -27,6 +27,7 @@ import torch
 from .. import __version__
 from ..config import TrainingConfig
 from ..models.adapter import make_forward
+from ..persist import persist_folder
 from ..tasks import TaskSpec, collator_for
 from .errors import BundleError
 from .files import (BUNDLE_FORMAT, FORMATS, INFERENCE, METADATA, MODEL_CONFIG, PARITY_TOLERANCE, PROGRAM, REFERENCE, TASK_SPEC,
@@ -43,7 +44,8 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
         model: a built-in model, a model from `load_model_file`, or an nn.Module whose class is
             importable (not defined in __main__ or a function) and constructible without arguments.
         training_config, task_spec: what it was trained with.
-        out_dir: the bundle folder; created, or replaced when it already holds a bundle.
+        out_dir: the bundle folder; created, or replaced when it already holds a bundle. Inside
+            training_config.run_dir and with training_config.persist_dir set, it is copied there too.
         reference_profile: the drift reference, `tb.profile_dataset(data.train, spec, ...)`.
         metrics: JSON-serialisable values to keep (e.g. the best val_loss).
         example_batch: parity input: a collated batch, a list of examples or an input tensor;
@@ -115,6 +117,7 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
         raise BundleError(f"{out_dir}: the reloaded bundle's outputs differ from the model's by {diff:.3g} "
                           f"(tolerance {PARITY_TOLERANCE:g}); the bundle is marked failed. HINT: the model's "
                           "forward may depend on state outside its parameters and buffers.")
+    persist_folder(out_dir, training_config)  # a bundle inside the run folder is copied to persist_dir too
     return out_dir
 
 
