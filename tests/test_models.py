@@ -2,6 +2,7 @@ import dataclasses
 import json
 import math
 import shutil
+import subprocess
 import sys
 import textwrap
 import types
@@ -431,3 +432,28 @@ def test_hf_errors_name_what_cannot_match(saved_models, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelSourceError, match=r"has no config.json. HINT: write the folder with model.save_pretrained"):
         tb.load_model(f"hf:{tmp_path / 'empty'}", task_spec=LM)
+
+
+# --- nanoGPT under kill -9 ---
+
+def _nanogpt_worker(out, *args):
+    worker = Path(__file__).parent / "workers" / "nanogpt_worker.py"
+    return subprocess.run([sys.executable, str(worker), str(out), *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_nanogpt_killed_mid_epoch_resumes_to_the_uninterrupted_weights(tmp_path):
+    reference = _nanogpt_worker(tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr
+    killed = _nanogpt_worker(tmp_path / "run", "--kill-train-fetch", "43")  # inside step 6 of 16
+    assert killed.returncode == -9, killed.stderr
+    assert not (tmp_path / "run" / "final.pt").exists()
+    resumed = _nanogpt_worker(tmp_path / "run")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed at step 5" in resumed.stdout
+    expected = torch.load(tmp_path / "reference" / "final.pt", weights_only=True)
+    final = torch.load(tmp_path / "run" / "final.pt", weights_only=True)
+    assert expected["state_dict"].keys() == final["state_dict"].keys()
+    for name, value in expected["state_dict"].items():
+        assert torch.equal(value, final["state_dict"][name]), name
+    assert [h["val_loss"] for h in final["history"]] == [h["val_loss"] for h in expected["history"]]
