@@ -102,6 +102,15 @@ class BuilderTransformer(nn.Module):
     def forward(self, input_ids):
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         return self.head(self.block(self.embed(input_ids) + self.pos(positions)))
+
+
+class BigramBaseline(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.table = nn.Embedding(256, 256)
+
+    def forward(self, input_ids):
+        return self.table(input_ids)
 '''
 TB_CONFIG = json.dumps({"model_name": "BuilderTransformer", "d_model": 32, "n_heads": 2, "n_layers": 1})
 
@@ -149,3 +158,14 @@ def test_a_transformer_builder_model_trains_exports_and_reloads_in_the_notebook(
     again.load_state_dict(trained)
     with torch.no_grad():
         assert torch.allclose(reloaded(x), again.eval()(x), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_model_class_picks_another_class_of_the_model_source(tmp_path):
+    folder = tmp_path / "builder-export"
+    folder.mkdir()
+    (folder / "model.py").write_text(TB_MODEL)
+    (folder / "config.json").write_text(TB_CONFIG)  # names BuilderTransformer
+    _, record = run_notebook(tmp_path, model_source=str(folder), model_class="BigramBaseline", data_limit=64, epochs=1,
+                             export_model=False)
+    assert record["model_class"] == "BigramBaseline" and record["model_parameters"] == 256 * 256
