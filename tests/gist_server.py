@@ -7,8 +7,8 @@ It speaks the documented shapes: GET /gists/<id> and /gists/<id>/<sha> give a gi
 "content"} and whose "history" lists revisions ({"url", "version", "user", "change_status",
 "committed_at"}, newest first); a missing gist or revision is 404 {"message": "Not Found", ...};
 a spent rate limit is 403 with x-ratelimit-remaining: 0 and x-ratelimit-reset (epoch seconds).
-`gists` maps an id to {revision: {filename: content}} (newest first), or to "rate-limited" or
-"slow". `server.requests` records (path, headers); names in `server.truncate` come truncated.
+`gists` maps an id to {revision: {filename: content}} (newest first), or to "rate-limited",
+"secondary" (429 with retry-after), "error" (502), "html" (not JSON) or "slow" (no answer). `server.requests` records (path, headers); names in `server.truncate` come truncated.
 """
 
 import contextlib
@@ -34,6 +34,12 @@ class GistAPI(http.server.BaseHTTPRequestHandler):
                                     "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"},
                               headers={"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0",
                                        "x-ratelimit-reset": str(int(time.time()) + 1800)})
+        if gist == "secondary":
+            return self.reply(429, {"message": "You have exceeded a secondary rate limit"}, headers={"retry-after": "60"})
+        if gist == "error":
+            return self.reply(502, {"message": "Server Error"})
+        if gist == "html":
+            return self.reply(200, "<html>a login page</html>", "text/html")
         if gist == "slow":
             return time.sleep(3)  # then close without an answer
         revision = parts[2] if len(parts) == 3 else None

@@ -264,3 +264,42 @@ def test_dataclass_namespace_dtype_and_config_arguments_round_trip():
     with pytest.raises(BundleError, match=r"arguments need class .*Settings \(from test_model_io\), which neither "
                                           r"the bundle's model code defines nor an installed module provides"):
         decode_args(stored, namespace=None)
+
+
+def test_export_refuses_a_transformers_class_no_auto_class_builds(tmp_path):
+    transformers = pytest.importorskip("transformers")
+
+    class Custom(transformers.GPT2LMHeadModel):
+        pass
+
+    model = Custom(transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=256, n_positions=128))
+    with pytest.raises(BundleError, match=r"cannot export .*Custom: no transformers Auto class builds it from its config"):
+        tb.export_bundle(model, tb.TrainingConfig(wandb_mode="disabled"), tb.TaskSpec.preset("lm"), tmp_path / "bundle")
+
+
+def test_export_refuses_a_package_class_a_fresh_process_cannot_import(tmp_path, monkeypatch):
+    (tmp_path / "localpkg").mkdir()
+    (tmp_path / "localpkg" / "__init__.py").write_text("")
+    (tmp_path / "localpkg" / "nets.py").write_text("import torch.nn as nn\n\nclass Net(nn.Linear):\n"
+                                                   "    def __init__(self):\n        super().__init__(64, 10)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # found through this session's sys.path only
+    from localpkg.nets import Net
+
+    with pytest.raises(BundleError, match=r"cannot export Net: its module localpkg.nets cannot be imported by a fresh "
+                                          r"Python process.*HINT: install its package"):
+        tb.export_bundle(Net(), tb.TrainingConfig(wandb_mode="disabled"), tb.TaskSpec.preset("vision-cls"), tmp_path / "b")
+
+
+def test_arguments_that_cannot_be_json_or_are_damaged_are_named():
+    class Odd:
+        def to_dict(self):
+            return {"tags": {1, 2}}
+
+        @classmethod
+        def from_dict(cls, d):
+            return cls()
+
+    with pytest.raises(BundleError, match=r"cannot store Net's argument 'odd': its to_dict\(\) is not JSON"):
+        encode_args({"odd": Odd()}, "Net")
+    with pytest.raises(BundleError, match=r"unknown stored argument \['__pickle__'\]; the bundle is damaged"):
+        decode_args({"x": {"__pickle__": "gASV"}})

@@ -379,6 +379,16 @@ def test_missing_constructor_arguments_and_failing_constructors_are_explained(tm
         tb.load_model(folder)
 
 
+def test_a_syntax_error_and_an_unknown_file_kind_are_named(tmp_path):
+    (tmp_path / "model.py").write_text("import torch.nn as nn\nclass Net(nn.Module:\n    pass\n")
+    with pytest.raises(ImportError, match=r"model.py: failed to import: SyntaxError: .*model.py: line 2"):
+        tb.load_model(tmp_path)
+    (tmp_path / "weights.pt").write_bytes(b"")
+    with pytest.raises(ModelSourceError, match=r"weights.pt: not a Python file. HINT: a model source is a .py file, "
+                                               r"a folder with model.py"):
+        tb.load_model(tmp_path / "weights.pt")
+
+
 def test_load_model_file_on_a_json_file_says_what_to_pass(tmp_path):
     folder = transformer_builder_folder(tmp_path / "export")
     with pytest.raises(ModelSourceError, match=r"config.json: not a .py file"):
@@ -432,6 +442,18 @@ def test_hf_errors_name_what_cannot_match(saved_models, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelSourceError, match=r"has no config.json. HINT: write the folder with model.save_pretrained"):
         tb.load_model(f"hf:{tmp_path / 'empty'}", task_spec=LM)
+    (tmp_path / "empty" / "config.json").write_text("{broken")
+    with pytest.raises(ModelSourceError, match=r"cannot read its config: .*HINT: check the name"):
+        tb.load_model(f"hf:{tmp_path / 'empty'}", task_spec=LM)
+
+
+def test_hf_image_models_must_take_the_tasks_image_size(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    transformers.ViTConfig(image_size=16, patch_size=4, num_channels=1, hidden_size=16, num_hidden_layers=1,
+                           num_attention_heads=2, intermediate_size=32).save_pretrained(tmp_path / "vit")
+    with pytest.raises(ModelSourceError, match=r"takes image_size=16; the task's images have 8. HINT: choose a model "
+                                               r"for 8x8 images with 1 channel"):
+        tb.load_model(f"hf:{tmp_path / 'vit'}", task_spec=tb.TaskSpec.preset("vision-cls"))
 
 
 # --- nanoGPT under kill -9 ---

@@ -34,7 +34,9 @@ CONFIG = json.dumps({"model_name": "TinyLM"})
 def api(tmp_path, monkeypatch):
     gists = {GIST_ID: {NEW: {"model.py": MODEL_V2, "config.json": CONFIG, "README.md": "# a model"},
                        OLD: {"model.py": MODEL_V1, "config.json": CONFIG}},
-             "0badc0ffee": {NEW: {"train.py": MODEL_V1}}, "ratelimited": "rate-limited", "slowgist": "slow"}
+             "0badc0ffee": {NEW: {"train.py": MODEL_V1}}, "unsafe": {NEW: {"model.py": MODEL_V1, ".hidden.py": ""}},
+             "ratelimited": "rate-limited", "slowgist": "slow", "slowdown": "secondary", "broken": "error",
+             "htmlpage": "html"}
     with serve(gists) as server:
         monkeypatch.setenv("TRAINBOOK_GIST_API_URL", server.url)
         monkeypatch.setenv("TRAINBOOK_CACHE_DIR", str(tmp_path / "cache"))
@@ -106,6 +108,12 @@ def test_fetched_code_runs_only_with_trust_remote_code(api):
                          r"resets at \d\d:\d\d UTC, in 30 min\). HINT: wait, or set GITHUB_TOKEN"),
     ("gist:0badc0ffee", r"gist:0badc0ffee: the gist has no model.py \(it holds train.py\). HINT: add the model class"),
     ("gist:not a gist!", r"not a Gist reference. HINT: write gist:<id> or gist:<id>@<revision>"),
+    ("gist:unsafe", r"gist:unsafe: unsafe file name '.hidden.py' in the gist"),
+    ("gist:slowdown", r"gist:slowdown: GitHub asks to slow down \(HTTP 429: You have exceeded a secondary rate limit"
+                      r"\). HINT: retry in 60 s"),
+    ("gist:broken", r"gist:broken: HTTP 502 from http://127.0.0.1:\d+/gists/broken: Server Error"),
+    ("gist:htmlpage", r"gist:htmlpage: http://127.0.0.1:\d+/gists/htmlpage did not answer JSON .*HINT: check "
+                      r"TRAINBOOK_GIST_API_URL"),
 ])
 def test_gist_errors_name_the_gist_and_the_fix(api, source, message):
     with pytest.raises(ModelSourceError, match=message):

@@ -108,8 +108,9 @@ def load_model_file(path, class_name: str | None = None, **kwargs) -> nn.Module:
     missing = [n for n, p in constructor_params(cls).items() if p.default is p.empty and n not in kwargs]
     if missing:
         raise ModelSourceError(f"{path}: {cls.__name__}() needs {', '.join(missing)}. HINT: pass "
-                               f"{', '.join(f'{n}=...' for n in missing)} to load_model, or put them in a "
-                               f"{CONFIG_FILE} beside the file and load the folder")
+                               f"{', '.join(f'{n}=...' for n in missing)} to load_model, or write the arguments "
+                               f"(or the fields of the dataclass it takes) to {CONFIG_FILE} beside the file and "
+                               "load the folder")
     return _instantiate(cls, kwargs, path, {"kind": "file", "source": str(path)})
 
 
@@ -162,7 +163,9 @@ def import_model_file(path: Path):
     name = "trainbook_user_model_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    ours = lambda key: key.split(".")[0] in local  # noqa: E731
+    def ours(key):
+        return key.split(".")[0] in local
+
     hidden = {k: sys.modules.pop(k) for k in list(sys.modules) if ours(k)}  # a same-named module from elsewhere
     sys.modules[name] = module
     sys.path.insert(0, str(path.parent))
