@@ -64,8 +64,9 @@ def train(model, data, tmp_path, **kw):
     return trainer, trainer.train(data.train, data.val)
 
 
-# --- the acceptance cases ---
+# --- the acceptance cases (a minute or more each on 2 CPU cores: make test-slow) ---
 
+@pytest.mark.slow
 def test_nanogpt_trains_an_epoch_exports_and_predicts_in_a_fresh_process(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(NANOGPT))  # the nanoGPT way: `from model import GPT, GPTConfig`
     monkeypatch.delitem(sys.modules, "model", raising=False)
@@ -94,6 +95,7 @@ def test_nanogpt_trains_an_epoch_exports_and_predicts_in_a_fresh_process(tmp_pat
     run_inference(bundle, model, data.spec, data, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["lm", "text-cls"])
 def test_transformers_models_train_export_and_load_in_a_fresh_process(task, tmp_path):
     transformers = pytest.importorskip("transformers")

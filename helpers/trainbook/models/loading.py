@@ -163,6 +163,7 @@ def import_model_file(path: Path):
     name = "trainbook_user_model_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+
     def ours(key):
         return key.split(".")[0] in local
 
