@@ -27,6 +27,9 @@ text_column = ""  # @param {{type:"string"}}
 label_column = ""  # @param {{type:"string"}}
 data_limit = 800  # @param {{type:"integer"}}
 model_size = "tiny"  # @param ["tiny", "small", "base"]
+# @markdown `model_source`: "builtin" (`model_size` above), a .py file, a folder with model.py + config.json (a Transformer-Builder export), https://.../model.py, gist:<id>[@revision] or hf:<name-or-folder>. Code from a URL or Gist runs here (trust_remote_code=True): read it first. `model_class`: the class to build ("" = config.json's or the only one).
+model_source = "builtin"  # @param {{type:"string"}}
+model_class = ""  # @param {{type:"string"}}
 epochs = 2  # @param {{type:"integer"}}
 batch_size = 16  # @param {{type:"integer"}}
 learning_rate = 0.003  # @param {{type:"number"}}
@@ -138,10 +141,32 @@ spec = data.spec
 print(data.describe())
 if spec.modality == "text":
     print(f"tokenizer {spec.tokenizer}: vocabulary {spec.vocab_size}")'''),
-    ("markdown", "model-md", "## Model"),
+    ("markdown", "model-md", '''\
+## Model
+
+A built-in model of size `model_size`, or your own from `model_source`: a file, a folder (model.py
+and config.json, as Transformer Builder exports it), a URL, a GitHub Gist or a transformers model
+(`hf:`). Fetched code is cached with the sha256 of every file, printed below; pin a Gist revision
+(`gist:<id>@<revision>`) to train the same code every time.'''),
     ("code", "model", '''\
-model = tb.build_model(spec, size=model_size, seed=seed)
-print(f"{type(model).__name__}: {tb.count_parameters(model):,} parameters")'''),
+import copy
+
+import torch
+
+if model_source == "builtin":
+    model = tb.build_model(spec, size=model_size, seed=seed)
+    model_origin = {"kind": "builtin", "source": f"size {model_size}"}
+else:
+    torch.manual_seed(seed)  # your model initialises its weights from torch's global generator
+    model = tb.load_model(model_source, class_name=model_class or None, task_spec=spec,
+                          trust_remote_code=model_source.startswith(("https://", "http://", "gist:")))
+    model_origin = model.trainbook_source
+untrained_model = copy.deepcopy(model) if run_hp_search and model_source != "builtin" else None
+model_sha256 = (model_origin.get("fetched") or {}).get("sha256", {})
+print(f"{type(model).__name__}: {tb.count_parameters(model):,} parameters, from {model_origin['kind']} "
+      f"{model_origin['source']}")
+for file_name, digest in model_sha256.items():
+    print(f"  {file_name} sha256 {digest}")'''),
     ("markdown", "config-md", '''\
 ## Training config
 
@@ -194,7 +219,8 @@ tb.record(run_dir, task=task, tokenizer=spec.tokenizer, vocab_size=spec.vocab_si
           class_names=list(spec.class_names), epochs=len(result.history), total_steps=result.total_steps,
           first_val_loss=first["val_loss"], final_val_loss=last["val_loss"],
           best_metric=result.best_metric, best_epoch=result.best_epoch,
-          wall_time_s=result.wall_time_s, final=last)
+          wall_time_s=result.wall_time_s, final=last, model_class=type(model).__name__,
+          model_parameters=tb.count_parameters(model), model_origin=model_origin["kind"], model_sha256=model_sha256)
 print(f"best {result.best_metric_name} {result.best_metric:.4f} at epoch {result.best_epoch}")
 print(f"run folder: {run_dir}")
 tracking = result.tracking or {}
@@ -246,7 +272,8 @@ if run_hp_search:
         search_space = {"learning_rate": tb.loguniform(1e-4, 3e-2), "weight_decay": tb.uniform(0.0, 0.1)}
     search_result = tb.run_search(
         training_config, search_space,
-        model_factory=lambda: tb.build_model(spec, size=model_size, seed=seed),
+        model_factory=((lambda: tb.build_model(spec, size=model_size, seed=seed)) if model_source == "builtin"
+                       else (lambda: copy.deepcopy(untrained_model))),
         train_data=data.train, val_data=data.val, task_spec=spec,
         method=search_method, n_trials=n_trials, metric="val_loss", mode="min", seed=seed,
         prune="median", search_dir=run_dir / f"search-{search_method}")

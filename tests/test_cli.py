@@ -225,3 +225,34 @@ def test_table_columns_tokenizer_and_bad_rows_reach_the_data(tmp_path, capsys, m
                      "--set", "skip_bad_rows=true", "--set", "tokenizer=bpe:300"]) == 0
     run_dir = tmp_path / "runs" / "run"
     assert json.loads((run_dir / "tokenizer" / "trainbook_tokenizer.json").read_text())["name"] == "bpe:300"
+
+
+def test_a_model_source_folder_is_trained_with_its_config_json(tmp_path, capsys):
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "model.py").write_text(USER_MODEL + "\n\nclass Other(BagOfBytes):\n    pass\n")
+    (tmp_path / "export" / "config.json").write_text(json.dumps({"class_name": "Other", "num_classes": 6}))
+    path = write_config(tmp_path, **quick(tmp_path, task="text-cls", model_source=str(tmp_path / "export"),
+                                          max_seq_len=24, data_limit=24))
+    assert cli.main(["train", "--config", path]) == 0
+    assert "training text-cls" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("keys,message", [
+    (dict(model_source="gist:aa5a315d61ae9438b18d"), 'is code fetched from the internet; it runs only with '
+                                                      '"trust_remote_code": true in the config'),
+    (dict(model_source="nowhere/model.py"), "nowhere/model.py: no such model file or folder"),
+])
+def test_model_source_problems_are_one_line_each(keys, message, tmp_path, capsys):
+    path = write_config(tmp_path, **quick(tmp_path, **keys))
+    assert cli.main(["train", "--config", path]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_model_file_and_model_source_are_exclusive_and_trust_is_a_boolean():
+    with pytest.raises(ConfigError) as e:
+        cli.build_run_config({"task": "lm", "model_file": "m.py", "model_source": "gist:1", "model_size": "tiny",
+                              "trust_remote_code": "yes"})
+    assert e.value.problems == ["model_file and model_source both name a model; keep one (model_source takes any source)",
+                                "model_size applies to built-in models only; remove it or remove model_file",
+                                "trust_remote_code must be true or false; got 'yes'"]

@@ -236,16 +236,18 @@ def test_user_model_file_is_copied_into_the_bundle_with_its_arguments(task_data,
     assert torch.equal(_logits(model, batch, spec), _logits(reloaded, batch, spec))
     assert meta["model_config"]["source"] == "file"
     assert meta["model_config"]["kwargs"] == {"hidden": 12}
-    assert "model_code.py" in meta["files"]
-    assert not (path / "__pycache__").exists()
+    assert "model_code/my_model.py" in meta["files"]
+    assert not list(path.rglob("__pycache__"))
 
 
-def test_importable_model_class_round_trips(task_data, tmp_path):
+def test_a_class_only_this_session_can_import_is_exported_as_code(task_data, tmp_path):
     spec = task_data["vision-cls"].spec
-    model = DataDependent()
+    model = DataDependent()  # this test module: importable here (pytest put tests/ on sys.path), not in a fresh process
     reloaded, meta = tb.load_bundle(_export(model, spec, tmp_path / "bundle"))
-    assert type(reloaded) is DataDependent
-    assert meta["model_config"] == {"source": "import", "module": __name__, "qualname": "DataDependent"}
+    assert type(reloaded).__name__ == "DataDependent" and type(reloaded) is not DataDependent
+    assert meta["model_config"]["source"] == "file" and meta["model_config"]["file"] == "model_code/test_export.py"
+    batch = _batch(task_data["vision-cls"])
+    assert torch.equal(_logits(model, batch, spec), _logits(reloaded, batch, spec))
 
 
 def test_export_refuses_a_class_defined_inside_a_function(task_data, tmp_path):
@@ -257,13 +259,15 @@ def test_export_refuses_a_class_defined_inside_a_function(task_data, tmp_path):
         def forward(self, pixel_values):
             return self.linear(pixel_values.flatten(1))
 
-    with pytest.raises(BundleError, match="could not import it again.*load_model_file"):
+    with pytest.raises(BundleError, match=r"could not import it again. HINT: .*tb.load_model\(path, class_name"):
         _export(Local(), task_data["vision-cls"].spec, tmp_path / "bundle")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_export_refuses_an_importable_class_that_needs_arguments(task_data, tmp_path):
-    with pytest.raises(BundleError, match=r"NeedsArgs\(\) cannot be built without arguments"):
+def test_export_refuses_a_class_whose_arguments_it_cannot_find(task_data, tmp_path):
+    with pytest.raises(BundleError, match=r"NeedsArgs: its constructor needs 'width', and the model has no attribute "
+                                          r"of that name.*HINT: build it with tb.load_model\(path, class_name='NeedsArgs', "
+                                          r"width=\.\.\.\)"):
         _export(NeedsArgs(10), task_data["vision-cls"].spec, tmp_path / "bundle")
     assert list(tmp_path.iterdir()) == []
 

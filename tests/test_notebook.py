@@ -106,6 +106,8 @@ def test_a_save_to_disk_folder_with_string_labels_trains_and_the_bundle_prints_c
     assert (tmp_path / "runs" / "notebook" / "tokenizer" / "tokenizer.json").is_file()
     lines = record["inference_lines"]
     assert len(lines) == 3 and all(line.split("\t")[1] in names for line in lines)
+
+
 # --- re-running the notebook: the safe re-run rule and what a re-run keeps ---
 
 QUICK = {"data_limit": 200, "epochs": 1, "export_model": False, "run_name": "same"}
@@ -164,3 +166,99 @@ def test_make_run_twice_keeps_the_first_executed_notebook(tmp_path):
     assert sorted(texts[-1]) == ["training-2.ipynb", "training-3.ipynb", "training.ipynb"]
     assert texts[-1]["training.ipynb"] == texts[0]["training.ipynb"]
     assert texts[-1]["training-2.ipynb"] == texts[1]["training-2.ipynb"] != texts[0]["training.ipynb"]
+
+
+# --- models the user brings ---
+
+TB_MODEL = '''import torch
+import torch.nn as nn
+
+
+class CausalBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(d_model=32, nhead=2, dim_feedforward=64, dropout=0.0, batch_first=True)
+
+    def forward(self, x):
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+        return self.layer(x, src_mask=mask, is_causal=True)
+
+
+class BuilderTransformer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(256, 32)
+        self.pos = nn.Embedding(128, 32)
+        self.block = CausalBlock()
+        self.head = nn.Linear(32, 256)
+
+    def forward(self, input_ids):
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        return self.head(self.block(self.embed(input_ids) + self.pos(positions)))
+
+
+class BigramBaseline(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.table = nn.Embedding(256, 256)
+
+    def forward(self, input_ids):
+        return self.table(input_ids)
+'''
+TB_CONFIG = json.dumps({"model_name": "BuilderTransformer", "d_model": 32, "n_heads": 2, "n_layers": 1})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["folder", "gist"])
+def test_a_transformer_builder_model_trains_exports_and_reloads_in_the_notebook(kind, tmp_path, monkeypatch):
+    import hashlib
+
+    import torch
+
+    import trainbook as tb
+    from gist_server import serve
+
+    folder = tmp_path / "builder-export"
+    folder.mkdir()
+    (folder / "model.py").write_text(TB_MODEL)
+    (folder / "config.json").write_text(TB_CONFIG)
+    revision = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"
+    with serve({"5e1f0c2a9b7d": {revision: {"model.py": TB_MODEL, "config.json": TB_CONFIG}}}) as server:
+        monkeypatch.setenv("TRAINBOOK_GIST_API_URL", server.url)  # the kernel inherits the environment
+        monkeypatch.setenv("TRAINBOOK_CACHE_DIR", str(tmp_path / "cache"))
+        source = str(folder) if kind == "folder" else "gist:5e1f0c2a9b7d"
+        nb, record = run_notebook(tmp_path, model_source=source, data_limit=240, epochs=2, learning_rate=0.003)
+    assert record["model_class"] == "BuilderTransformer" and record["model_origin"] == kind
+    assert record["model_parameters"] == tb.count_parameters(tb.load_model(folder))
+    if kind == "gist":
+        assert record["model_sha256"] == {"model.py": hashlib.sha256(TB_MODEL.encode()).hexdigest(),
+                                          "config.json": hashlib.sha256(TB_CONFIG.encode()).hexdigest()}
+        assert [path for path, _ in server.requests] == ["/gists/5e1f0c2a9b7d"]
+    assert record["final_val_loss"] < record["first_val_loss"] < math.log(256) + 0.5
+    assert record["bundle_parity"] <= 1e-5
+    print(f"\n{kind}: val_loss {record['first_val_loss']:.4f} -> {record['final_val_loss']:.4f}, "
+          f"bundle parity {record['bundle_parity']:.2e}")
+    out = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "BuilderTransformer: " in out and f"from {kind} {source}" in out
+
+    reloaded, meta = tb.load_bundle(tmp_path / "runs" / "notebook" / "bundle")  # reload here, from the bundle alone
+    assert type(reloaded).__name__ == "BuilderTransformer"
+    assert meta["model_config"]["origin"]["kind"] == kind and "model_code/model.py" in meta["files"]
+    x = torch.randint(0, 256, (2, 16))
+    last = sorted((tmp_path / "runs" / "notebook" / "checkpoints").glob("step-*.pt"))[-1]  # the exported final weights
+    trained = torch.load(last, weights_only=True)["model"]
+    again = tb.load_model(folder)
+    again.load_state_dict(trained)
+    with torch.no_grad():
+        assert torch.allclose(reloaded(x), again.eval()(x), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_model_class_picks_another_class_of_the_model_source(tmp_path):
+    folder = tmp_path / "builder-export"
+    folder.mkdir()
+    (folder / "model.py").write_text(TB_MODEL)
+    (folder / "config.json").write_text(TB_CONFIG)  # names BuilderTransformer
+    _, record = run_notebook(tmp_path, model_source=str(folder), model_class="BigramBaseline", data_limit=64, epochs=1,
+                             export_model=False)
+    assert record["model_class"] == "BigramBaseline" and record["model_parameters"] == 256 * 256

@@ -16,6 +16,7 @@ _EXPORTS = {
     "TaskSpec": "tasks", "TextCollator": "tasks", "VisionDataCollator": "tasks", "collator_for": "tasks",
     "TaskData": "data", "DataError": "data", "load_task_data": "data",
     "ModelConfig": "models", "build_model": "models", "load_model_file": "models", "count_parameters": "models",
+    "load_model": "models", "ModelSourceError": "models",
     "Trainer": "engine", "TrainResult": "engine", "NonFiniteLossError": "engine", "choose_run_folder": "engine",
     "PersistError": "persist",
     "MetricsTracker": "tracking", "read_metrics": "tracking",

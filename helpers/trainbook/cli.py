@@ -32,7 +32,10 @@ RUN_KEYS = {
     "skip_bad_rows": "drop bad table rows with a count instead of failing (default false)",
     "model_size": "built-in model size: tiny | small | base (default tiny)",
     "model_file": "a .py file defining an nn.Module, used instead of a built-in model",
-    "model_class": "the class to build from model_file (default: its only nn.Module subclass)",
+    "model_source": "any model source instead: a .py file, a folder with model.py (+ config.json), "
+                    "https://.../model.py, gist:<id>[@revision] or hf:<name-or-folder>",
+    "model_class": "the class to build from model_file / model_source (default: config.json's or the only one)",
+    "trust_remote_code": "true to run model code fetched from a URL or Gist (model_source); default false",
     "dropout": "built-in model dropout, in [0, 1) (default 0.1)",
     "data_limit": "at most this many training examples (default: all)",
     "max_seq_len": "text tasks: longest sequence fed to the model (default: the task preset)",
@@ -52,7 +55,9 @@ class RunSpec:
     skip_bad_rows: bool = False
     model_size: str | None = None
     model_file: str | None = None
+    model_source: str | None = None
     model_class: str | None = None
+    trust_remote_code: bool = False
     dropout: float | None = None
     data_limit: int | None = None
     max_seq_len: int | None = None
@@ -153,7 +158,7 @@ def build_run_config(d: dict):
         problems += e.problems
     if problems:
         raise ConfigError(problems)
-    if "model_file" not in run:
+    if "model_file" not in run and "model_source" not in run:
         run.setdefault("model_size", "tiny")
     return RunSpec(**run), cfg
 
@@ -178,14 +183,19 @@ def _run_problems(run: dict) -> list[str]:
     problems += _data_problems(run, task)
     if "model_size" in run and run["model_size"] not in SIZES:
         problems.append(f"model_size must be one of {', '.join(map(repr, SIZES))}; got {run['model_size']!r}")
-    for key in ("model_file", "model_class"):
+    for key in ("model_file", "model_source", "model_class"):
         if key in run and not (isinstance(run[key], str) and run[key]):
             problems.append(f"{key} must be a non-empty string; got {run[key]!r}")
-    if "model_file" in run:
-        problems += [f"{key} applies to built-in models only; remove it or remove model_file"
+    if "model_file" in run and "model_source" in run:
+        problems.append("model_file and model_source both name a model; keep one (model_source takes any source)")
+    custom = next((key for key in ("model_file", "model_source") if key in run), None)
+    if custom:
+        problems += [f"{key} applies to built-in models only; remove it or remove {custom}"
                      for key in ("model_size", "dropout") if key in run]
     elif "model_class" in run:
-        problems.append("model_class needs model_file (the .py file that defines it)")
+        problems.append("model_class needs model_file or model_source (the model code that defines it)")
+    if not isinstance(run.get("trust_remote_code", False), bool):
+        problems.append(f"trust_remote_code must be true or false; got {run['trust_remote_code']!r}")
     dropout = run.get("dropout", 0.0)
     if not (isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and 0 <= dropout < 1):
         problems.append(f"dropout must be a number in [0, 1); got {dropout!r}")
@@ -278,11 +288,17 @@ def _train(run: RunSpec, cfg):
     data = tb_data.load_task_data(run.task, source=run.dataset, seed=cfg.seed, limit=run.data_limit, spec=spec,
                                   tokenizer=run.tokenizer, text_column=run.text_column, label_column=run.label_column,
                                   encoding=run.encoding, skip_bad_rows=run.skip_bad_rows)
-    if run.model_file:
+    if run.model_file or run.model_source:
+        key, source = ("model_file", run.model_file) if run.model_file else ("model_source", run.model_source)
+        if source.startswith(("gist:", "https://", "http://")) and not run.trust_remote_code:
+            raise ConfigError([f"{key}: {source} is code fetched from the internet; it runs only with "
+                               '"trust_remote_code": true in the config. HINT: read the code first, then add it'])
         try:
-            model = models.load_model_file(run.model_file, class_name=run.model_class)
-        except ValueError as e:  # no or several nn.Module classes, or an unknown model_class
-            raise ConfigError([f"model_file: {e} (the config key is model_class)"]) from None
+            model = models.load_model(source, class_name=run.model_class, trust_remote_code=run.trust_remote_code,
+                                      task_spec=data.spec)
+        except (ValueError, ImportError) as e:  # a bad class, arguments, source or fetch: one line, no traceback
+            hint = " (the config key is model_class)" if "class_name=" in str(e) else ""
+            raise ConfigError([f"{key}: {e}{hint}"]) from None
     else:
         dropout = 0.1 if run.dropout is None else float(run.dropout)
         model = models.build_model(data.spec, run.model_size, dropout=dropout, seed=cfg.seed)

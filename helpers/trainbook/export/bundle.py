@@ -41,8 +41,9 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
     """Write a bundle, reload it, and check that it gives the in-memory model's outputs.
 
     Args:
-        model: a built-in model, a model from `load_model_file`, or an nn.Module whose class is
-            importable (not defined in __main__ or a function) and constructible without arguments.
+        model: a built-in model, a transformers model, a model from `tb.load_model`, or an
+            nn.Module whose class is defined in a .py file or an installed package (not in
+            __main__ or a function); see trainbook.export.model_io for what each stores.
         training_config, task_spec: what it was trained with.
         out_dir: the bundle folder; created, or replaced when it already holds a bundle. Inside
             training_config.run_dir and with training_config.persist_dir set, it is copied there too.
@@ -97,7 +98,7 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
                           "source": model_config["source"], "tied_weights": aliases,
                           "parameters": sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())},
                 "parity": None, "torch_export": exported,
-                "files": {f.name: sha256(f) for f in sorted(tmp.iterdir()) if f.is_file()}}
+                "files": {f.relative_to(tmp).as_posix(): sha256(f) for f in sorted(tmp.rglob("*")) if f.is_file()}}
         write_json(tmp / METADATA, meta)
 
         # reload what was written and compare its outputs with the in-memory model's

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .errors import BundleError
 
@@ -35,7 +35,8 @@ def verified_metadata(bundle: Path) -> dict:
         raise BundleError(f"{bundle / METADATA}: does not list {', '.join(missing)}; the bundle is incomplete")
     for name, digest in files.items():
         file = bundle / name
-        if Path(name).name != name or name == METADATA:
+        parts = PurePosixPath(name).parts  # model code sits in a sub-folder (model_code/...)
+        if not parts or PurePosixPath(name).is_absolute() or ".." in parts or "\\" in name or name == METADATA:
             raise BundleError(f"{bundle / METADATA}: invalid file entry {name!r}")
         if not file.is_file():
             raise BundleError(f"{file}: missing from the bundle. HINT: copy the whole bundle folder")
