@@ -112,7 +112,8 @@ def _run_sequential(ctx: dict, plan: list[dict], configs: list) -> SearchResult:
     trials = [Trial(i, params, cfg.seed, "planned", run_dir=str(cfg.run_dir), config=cfg)
               for i, (params, cfg) in enumerate(zip(plan, configs))]
     journal.start(ctx, trials)
-    result = SearchResult(trials, best_trial(trials, ctx["mode"]), ctx["metric"], ctx["mode"], str(ctx["search_dir"]))
+    result = SearchResult(trials, best_trial(trials, ctx["mode"]), ctx["metric"], ctx["mode"], str(ctx["search_dir"]),
+                          space=ctx["spec"]["space"])
     keep_best_checkpoint(trials, result.best)  # also tidies up after a search killed mid-way
     if any(t.status in ENDED for t in trials):
         print(f"search: resuming in {ctx['search_dir']}; {sum(t.status in ENDED for t in trials)} of "
