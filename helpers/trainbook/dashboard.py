@@ -25,7 +25,8 @@ def plot_training(result) -> "Figure":  # noqa: F821
     """Loss, validation metric, learning rate / grad norm, and throughput.
 
     Per optimizer step when the run's metrics.jsonl is there (validation points at each epoch's
-    last step), per epoch otherwise.
+    last step), per epoch otherwise. Loss and validation metric start at 0 (accuracy spans 0-1),
+    with a marker per validation point; x ticks are whole numbers.
 
     Args:
         result: a TrainResult (or anything with a `history` list of per-epoch dicts and,
@@ -57,8 +58,7 @@ def plot_training(result) -> "Figure":  # noqa: F821
         points = [(x_of(h), h[metric]) for h in history if metric in h]
         ax_metric.plot(*zip(*points), marker="o", color="tab:green")
         # a fixed range: two points of an auto-scaled axis make any wiggle look like a trend
-        top = 1.0 if metric == "val_accuracy" else max(v for _, v in points) * 1.15
-        ax_metric.set_ylim(0, top * 1.02 if metric == "val_accuracy" else top)
+        ax_metric.set_ylim(0, 1.02 if metric == "val_accuracy" else max(v for _, v in points) * 1.15)
     ax_metric.set(title=metric or "no validation metric", xlabel=xlabel)
     if steps:
         xs, lrs, norms = [r["step"] for r in steps], [r["train/lr"] for r in steps], [r["train/grad_norm"] for r in steps]
