@@ -174,6 +174,7 @@ def test_a_random_search_grows_with_n_trials_but_does_not_shrink(tmp_path, data)
     first = run_search(cfg, space, factory, data.train, data.val, data.spec, method="random", n_trials=1)
     grown = run_search(cfg, space, factory, data.train, data.val, data.spec, method="random", n_trials=2)
     assert factory.calls == 2 and grown.trials[0].metric == first.trials[0].metric and len(grown.trials) == 2
+    assert grown.space == {"learning_rate": {"loguniform": [1e-3, 1e-2]}}   # what plot_search draws on a log axis
     assert [r["trial"] for r in journal(tmp_path / "r" / "search") if r["status"] == "planned"] == [0, 1]
     with pytest.raises(ValueError, match=r"holds a plan of 2 trials .*\(n_trials can grow, not shrink\)"):
         run_search(cfg, space, factory, data.train, data.val, data.spec, method="random", n_trials=1)
@@ -347,6 +348,7 @@ def test_optuna_random_search_is_reproducible_and_prunes(tmp_path, data):
                           search_dir=tmp_path / name) for name in ("a", "b")]
     params = [[t.params["learning_rate"] for t in r.trials] for r in results]
     assert params[0] == params[1] and len(set(params[0])) == 3 and all(1e-5 <= v <= 3e-2 for v in params[0])
+    assert results[0].space == {"learning_rate": {"loguniform": [1e-5, 3e-2]}}
     assert [t.status for t in results[0].trials] == [t.status for t in results[1].trials]
     assert all(t.epochs == 3 if t.status == "finished" else t.epochs < 3 for t in results[0].trials)
 

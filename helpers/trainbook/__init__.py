@@ -4,7 +4,7 @@
     result = tb.Trainer(model, training_config=cfg, task_spec=spec).train(data.train, data.val)
 
 Names are re-exported lazily so `import trainbook` stays fast; heavy optional dependencies
-(wandb, matplotlib, optuna, scipy) are imported by the functions that need them.
+(wandb, matplotlib, optuna, scipy, sklearn) are imported by the functions that need them.
 """
 
 import importlib
@@ -22,7 +22,7 @@ _EXPORTS = {
     "MetricsTracker": "tracking", "read_metrics": "tracking",
     "environment": "env", "verify_installation": "env", "in_colab": "env", "in_notebook": "env",
     "plot_training": "dashboard", "record": "notebook", "show_table": "notebook",
-    "profile_dataset": "drift", "compare_profiles": "drift", "DriftReport": "drift",
+    "baseline": "baselines", "profile_dataset": "drift", "compare_profiles": "drift", "DriftReport": "drift",
     "plot_drift_dashboard": "dashboard", "drift_explorer": "dashboard",
     "run_search": "search", "SearchResult": "search", "plot_search": "dashboard",
     "loguniform": "search", "uniform": "search", "choice": "search", "intuniform": "search",

@@ -7,12 +7,15 @@ token_entropy (bits per sequence), tokens (frequencies per chunk); vision -> bri
 contrast, sharpness (mean |neighbour difference|), channel_<c>_mean when there are several
 channels; model -> confidence (max softmax), loss and predicted (class, or next token for lm).
 Each returns numeric columns {name: [value per example]} and categorical features
-{name: (counts per chunk, category names)} (model: numeric columns and predicted counts).
+{name: (counts per chunk, category names)} (model: numeric columns, the predicted ids per example
+and the number of classes / vocabulary size).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .sketch import counts_by_chunk
 
 _PRINTABLE = np.zeros(256, bool)
 _PRINTABLE[32:127] = _PRINTABLE[[9, 10, 13]] = True
@@ -22,11 +25,11 @@ def text_features(examples, spec, chunk_of):
     vocab, key = spec.vocab_size, spec.input_key
     byte_level = vocab == 256
     cols = {"length": [], "unknown_rate": [], "token_entropy": []} | ({"lines": []} if byte_level else {})
-    tokens = np.zeros((int(chunk_of.max()) + 1, vocab), dtype=np.int64)  # per chunk: memory stays chunks x vocab
-    for e, chunk in zip(examples, chunk_of):
+    token_ids = []
+    for e in examples:
         ids = np.asarray(e[key]).astype(np.int64).ravel()
         inside = (ids >= 0) & (ids < vocab)
-        present, counts = np.unique(ids[inside], return_counts=True)
+        _, counts = np.unique(ids[inside], return_counts=True)   # any vocabulary size: only the ids present
         p = counts / max(1, counts.sum())
         cols["length"].append(len(ids))
         outside = (~inside).sum() + ((~_PRINTABLE[ids[inside]]).sum() if byte_level else 0)
@@ -34,8 +37,8 @@ def text_features(examples, spec, chunk_of):
         cols["token_entropy"].append(float(-(p * np.log2(p)).sum()))
         if byte_level:
             cols["lines"].append(int((ids == 10).sum()))
-        tokens[chunk, present] += counts
-    return cols, {"tokens": (tokens, token_names(vocab, spec))}
+        token_ids.append(ids[inside])
+    return cols, {"tokens": (counts_by_chunk(chunk_of, token_ids, vocab), token_names(vocab, spec))}
 
 
 def token_names(vocab: int, spec=None) -> list[str]:
@@ -73,12 +76,12 @@ def vision_features(examples, spec):
     return cols, {}
 
 
-def model_features(model, examples, spec, chunk_of, batch_size: int = 64):
-    """Per-example confidence (max softmax) and loss, and predicted classes (lm: next tokens) counted per chunk.
+def model_features(model, examples, spec, batch_size: int = 64):
+    """Per-example confidence (max softmax) and loss, and predicted classes (lm: next tokens).
 
     Unlabelled classification examples (production data) get no loss feature.
     Returns:
-        (numeric columns, predicted counts: chunks x classes (or vocabulary)).
+        (numeric columns, predicted ids per example, number of outputs (classes or vocabulary)).
     """
     import torch
     import torch.nn.functional as F
@@ -91,7 +94,7 @@ def model_features(model, examples, spec, chunk_of, batch_size: int = 64):
     labelled = spec.kind == "lm" or spec.label_key in examples[0]
     if not labelled:  # the collator needs a label; a placeholder, and no loss
         examples = [{**e, spec.label_key: 0} for e in examples]
-    cols, predicted, was_training = {"confidence": [], "loss": []}, None, model.training
+    cols, predicted, n_outputs, was_training = {"confidence": [], "loss": []}, [], 0, model.training
     model.eval()
     try:
         with torch.no_grad():
@@ -99,9 +102,7 @@ def model_features(model, examples, spec, chunk_of, batch_size: int = 64):
                 batch = collate([examples[i] for i in range(start, min(start + batch_size, len(examples)))])
                 batch = {k: v.to(device) for k, v in batch.items()}
                 logits, labels = forward(batch).float(), batch[spec.label_key]
-                if predicted is None:
-                    predicted = np.zeros((int(chunk_of.max()) + 1, logits.shape[-1]), dtype=np.int64)
-                chunks = chunk_of[start:start + len(labels)]
+                n_outputs = logits.shape[-1]
                 if spec.kind == "lm":
                     logits, labels = logits[:, :-1], labels[:, 1:]
                     mask = (labels != IGNORE_INDEX).float()
@@ -109,14 +110,14 @@ def model_features(model, examples, spec, chunk_of, batch_size: int = 64):
                     ce = F.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")
                     cols["loss"] += per(ce)
                     cols["confidence"] += per(logits.softmax(-1).amax(-1))
-                    for chunk, row, valid in zip(chunks, logits.argmax(-1).cpu().numpy(), mask.bool().cpu().numpy()):
-                        np.add.at(predicted[chunk], row[valid], 1)
+                    for row, valid in zip(logits.argmax(-1).cpu().numpy(), mask.bool().cpu().numpy()):
+                        predicted.append(row[valid])
                 else:
                     cols["loss"] += F.cross_entropy(logits, labels, reduction="none").cpu().tolist()
                     cols["confidence"] += logits.softmax(-1).amax(-1).cpu().tolist()
-                    np.add.at(predicted, (chunks, logits.argmax(-1).cpu().numpy()), 1)
+                    predicted += logits.argmax(-1).cpu().tolist()
     finally:
         model.train(was_training)
     if not labelled:
         del cols["loss"]
-    return cols, predicted
+    return cols, predicted, n_outputs

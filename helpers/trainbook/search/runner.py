@@ -128,7 +128,8 @@ def _run_sequential(ctx: dict, plan: list[dict], configs: list) -> SearchResult:
     journal.start(ctx, trials)  # a fresh runtime takes the journal back from persist_dir first
     if ctx["mirror"] is not None:
         restore_best_checkpoint(trials, ctx["mirror"])
-    result = SearchResult(trials, best_trial(trials, ctx["mode"]), ctx["metric"], ctx["mode"], str(ctx["search_dir"]))
+    result = SearchResult(trials, best_trial(trials, ctx["mode"]), ctx["metric"], ctx["mode"], str(ctx["search_dir"]),
+                          space=ctx["spec"]["space"])
     keep_best_checkpoint(trials, result.best, ctx["mirror"])  # also tidies up after a search killed mid-way
     if any(t.status in ENDED for t in trials):
         print(f"search: resuming in {ctx['search_dir']}; {sum(t.status in ENDED for t in trials)} of "
