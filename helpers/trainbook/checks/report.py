@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 from ..notebook import format_table
 
@@ -33,6 +35,16 @@ class CheckResult:
     def to_dict(self) -> dict:
         return {"verdict": self.verdict, "numbers": dict(self.numbers), "hint": self.hint,
                 "details": dict(self.details), "seconds": round(self.seconds, 3)}
+
+
+def _finite(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
 
 
 def _fmt(v) -> str:
@@ -118,6 +130,17 @@ class ModelReport:
         return {"level": self.level, "device": self.device, "model": self.model_name,
                 "parameters": self.parameters, "overall": self.overall, "suggested_lr": self.suggested_lr,
                 "checks": {r.name: r.to_dict() for r in self.results}}
+
+    def save(self, path) -> Path:
+        """Write `to_dict()` as JSON (non-finite floats as strings, so the file stays valid JSON).
+
+        Returns:
+            the path written.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(_finite(self.to_dict()), indent=2, default=str) + "\n")
+        return path
 
     def figure(self) -> "Figure":  # noqa: F821
         """Gradient norm per layer, the LR range curve, memory and step time vs batch size.
