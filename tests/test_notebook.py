@@ -73,3 +73,14 @@ def test_hyperparameter_search_section(tmp_path):
     assert record["search_trials"] == 2 and math.isfinite(record["search_best_metric"])
     assert set(record["search_best_params"]) == {"learning_rate", "weight_decay"}
     assert (tmp_path / "runs" / "notebook" / "search.png").exists()
+
+
+def test_format_table_aligns_named_columns_left_and_the_rest_right():
+    from trainbook.notebook import format_table
+
+    text = format_table([{"check": "shapes", "n": 1.5, "hint": "ok"}, {"check": "gradient_flow", "n": 12, "hint": "fix"}],
+                        left=("check", "hint"))
+    assert text.splitlines() == ["check            n  hint",
+                                 "-------------  ---  ----",
+                                 "shapes         1.5  ok",
+                                 "gradient_flow   12  fix"]

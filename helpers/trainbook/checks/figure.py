@@ -17,6 +17,8 @@ def _note(ax, text: str):
 
 
 def _gradients(ax, report):
+    from matplotlib.ticker import NullFormatter
+
     if "gradient_flow" not in report or not report["gradient_flow"].details.get("layers"):
         _note(ax, "gradient_flow did not run")
         ax.set_title("gradient norm per layer")
@@ -29,6 +31,7 @@ def _gradients(ax, report):
     floor = min([v for v in norms if v > 0], default=1.0) / 10
     ax.barh(y, [max(v, floor) for v in norms], color=["tab:red" if n in bad else "tab:blue" for n in layers])
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # a narrow log range would label every minor tick
     ax.set_yticks(y, [n[-28:] for n in layers], fontsize=7)
     ax.set_xlabel("gradient L2 norm (red: missing / zero / non-finite)")
     ax.set_title(f"gradient norm per layer: {r.verdict}", color=_COLORS[r.verdict])

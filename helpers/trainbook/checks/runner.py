@@ -73,7 +73,7 @@ def check_model(model: torch.nn.Module, spec, data=None, level: str = "quick", s
     dev = resolve_device(device)
     model.to(dev)
     results = []
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
         probe = Probe(model, spec, data=data, device=dev, seed=seed)
         for name in names:
