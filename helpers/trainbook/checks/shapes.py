@@ -63,8 +63,8 @@ def check_shapes(probe, full: bool) -> CheckResult:
     if over is not None:
         numbers["over_length"] = over[0]
     if problems:
-        return CheckResult("shapes", "fail", numbers, problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
-                           details={"problems": problems})
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return CheckResult("shapes", "fail", numbers, problems[0] + more, details={"problems": problems})
     if over is not None and over[1]:
         return CheckResult("shapes", "warn", numbers, over[1])
     if wide:
@@ -83,7 +83,8 @@ def _over_length(probe) -> tuple[str, str | None]:
         try:
             model = copy.deepcopy(model).cpu()
         except Exception as e:  # a model that cannot be copied is still checked on the shapes it accepts
-            return "not probed", f"max_seq_len + 1 was not probed: the model cannot be copied to the CPU ({_first_line(e)})"
+            return "not probed", ("max_seq_len + 1 was not probed: the model cannot be copied to the CPU "
+                                  f"({_first_line(e)})")
     forward = probe.forward if model is probe.model else make_forward(model, probe.spec)
     ids = torch.randint(1, probe.spec.vocab_size, (1, limit + 1), generator=probe.generator)
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}  # the collator would cut it

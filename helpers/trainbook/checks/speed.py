@@ -128,9 +128,9 @@ def _timed(fn, device: torch.device, repeats: int, memory: PeakMemory | None = N
 
 
 def _is_oom(e: BaseException) -> bool:
+    oom = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # torch < 2.5: only the CUDA name
     text = str(e).lower()
-    return isinstance(e, (getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), MemoryError)) or "out of memory" in text \
-        or "can't allocate memory" in text
+    return isinstance(e, (oom, MemoryError)) or "out of memory" in text or "can't allocate memory" in text
 
 
 def check_memory_and_speed(probe, full: bool) -> CheckResult:
