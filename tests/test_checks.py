@@ -19,6 +19,7 @@ import trainbook as tb
 from trainbook.checks import CHECKS, CheckResult, ModelReport
 from trainbook.checks.attention import head_entropy, sdpa_weights
 from trainbook.checks.numerics import low_precision
+from trainbook.checks.speed import device_name
 
 LM, TEXT, VISION = (tb.TaskSpec.preset(t) for t in ("lm", "text-cls", "vision-cls"))
 
@@ -154,7 +155,9 @@ def test_shapes_fail_when_only_the_last_position_has_logits_like_nanogpt_without
 
 def test_shapes_warn_when_one_token_too_many_gives_an_unhelpful_error():
     model = GPT()
-    model.forward = lambda idx, targets=None: (model.lm_head(model.wte(idx) + model.wpe(torch.arange(idx.shape[1]))), None)
+    def no_length_check(idx, targets=None):  # the position lookup itself fails at block_size + 1
+        return model.lm_head(model.wte(idx) + model.wpe(torch.arange(idx.shape[1]))), None
+    model.forward = no_length_check
     r = check(model, LM, "shapes")["shapes"]
     assert r.verdict == "warn" and r.numbers["over_length"] == "IndexError"
     assert "index out of range in self" in r.hint and "raise ValueError" in r.hint
@@ -256,6 +259,17 @@ def test_low_precision_is_bf16_on_cpu():
     assert low_precision(torch.device("cpu")) == "bf16"
 
 
+def test_device_name_counts_cpu_threads():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert device_name(torch.device("cpu")) == "cpu (1 thread)"
+        torch.set_num_threads(2)
+        assert device_name(torch.device("cpu")) == "cpu (2 threads)"
+    finally:
+        torch.set_num_threads(threads)
+
+
 # --- overfit one batch, lr range ---
 
 def test_overfit_one_batch_passes_for_a_real_model_and_fails_for_one_that_cannot_learn(digits):
@@ -285,7 +299,8 @@ def test_lr_range_warns_when_no_learning_rate_lowers_the_loss():
 def test_memory_and_speed_measures_activation_memory_growing_with_the_batch_on_the_named_device():
     r = check(tb.build_model(LM, "tiny"), LM, "memory_and_speed")["memory_and_speed"]
     assert r.verdict == "pass" and r.numbers["device"].startswith("cpu (")
-    assert r.details["batch"] == [1, 4, 16] and r.numbers["parameters"] == tb.count_parameters(tb.build_model(LM, "tiny"))
+    assert r.details["batch"] == [1, 4, 16]
+    assert r.numbers["parameters"] == tb.count_parameters(tb.build_model(LM, "tiny"))
     act = r.details["activation_mb"]
     assert 0 < act[0] < act[1] < act[2] and 8 < act[2] / act[0] < 24  # about linear in the batch
     assert r.numbers["peak_mb"] > 0 and r.numbers["latency_ms_b1"] > 0
@@ -413,8 +428,8 @@ def test_report_table_dict_failed_and_figure():
     assert d["checks"]["gradient_flow"]["numbers"]["no_grad"] == 2
     fig = report.figure()
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles[:3] == ["gradient norm per layer: fail", "LR range test", "memory and speed on cpu (%d threads)"
-                          % torch.get_num_threads()]
+    assert titles[:3] == ["gradient norm per layer: fail", "LR range test",
+                          f"memory and speed on {device_name(torch.device('cpu'))}"]
     assert len(fig.axes[0].patches) == len(report["gradient_flow"].details["layers"])
     assert tb.plot_model_checks(report).axes[0].get_title() == titles[0]
 
