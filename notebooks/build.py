@@ -1,9 +1,11 @@
-"""Write notebooks/training.ipynb from the cell sources below, with nbformat.
+"""Write the suite's notebooks from their cell sources, with nbformat: notebooks/training.ipynb
+(cells below) and notebooks/model_check.ipynb (cells in model_check_cells.py); both share the
+setup cells defined here.
 
-    python notebooks/build.py            # rewrite the notebook (outputs stripped)
-    python notebooks/build.py --check    # exit 1 if the committed notebook differs
+    python notebooks/build.py            # rewrite the notebooks (outputs stripped)
+    python notebooks/build.py --check    # exit 1 if a committed notebook differs
 
-The notebook is the product's face; this file is where it is edited. Each cell is
+The notebooks are the product's face; these files are where they are edited. Each cell is
 (kind, id, source); ids are stable so diffs stay small.
 """
 
@@ -18,6 +20,7 @@ REPO = "trainbook/trainbook"  # GitHub owner/name: the one constant the badge an
 NOTEBOOK_PATH = "notebooks/training.ipynb"
 VERSION = "0.1.0"  # must equal trainbook.__version__ (checked by the lint and the tests)
 COLAB_URL = f"https://colab.research.google.com/github/{REPO}/blob/main/{NOTEBOOK_PATH}"
+MODEL_CHECK_URL = f"https://colab.research.google.com/github/{REPO}/blob/main/notebooks/model_check.ipynb"
 
 PARAMETERS = f'''\
 task = "lm"  # @param ["lm", "text-cls", "vision-cls"]
@@ -52,34 +55,13 @@ output_dir = "runs"  # @param {{type:"string"}}
 persist_dir = ""  # @param {{type:"string"}}
 resume = "auto"  # @param ["auto", "never"]'''
 
-CELLS = [
-    ("markdown", "title", f'''\
-# trainbook: train, track, check drift, export
-
-[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({COLAB_URL})
-
-Fill the form below and run all cells. Everything runs offline on built-in data (the Python
-standard library's own source for text, scikit-learn's digits for images) unless you point
-`dataset` at your own files (a text file for `lm`, a CSV/TSV/JSONL table for `text-cls`, an image
-folder for `vision-cls`) or at `hf:<dataset name or save_to_disk folder>`. Text is byte-level
-unless `tokenizer` says `bpe:<vocab size>` (trained on your train split) or `hf:<tokenizer>`;
-`text_column`/`label_column` name your table's columns (empty: found by name and printed).
-A GPU is used when there is one.
-
-Headless, from a checkout:
-
-```
-make run                                   # writes runs/notebook/
-papermill notebooks/training.ipynb out.ipynb -p epochs 5 -p batch_size 8 -p task vision-cls
-```'''),
-    ("parameters", "parameters", PARAMETERS),
+_SETUP = [
     ("markdown", "setup-md", '''\
 ## Setup
 
 In Colab the helper package is installed from the repository at `helpers_ref`, only when it is
 missing or another version; elsewhere the local checkout is used. `verify_installation` fails
-loudly when the version is wrong. A `persist_dir` under `/content/drive` mounts Google Drive
-(Colab asks for access once per runtime).'''),
+loudly when the version is wrong.<<DRIVE_MD>>'''),
     ("code", "setup", f'''\
 import importlib
 import importlib.metadata
@@ -103,11 +85,7 @@ if IN_COLAB:
     from google.colab import output
 
     output.enable_custom_widget_manager()
-    if persist_dir.startswith("/content/drive/") and not os.path.isdir("/content/drive/MyDrive"):
-        from google.colab import drive
-
-        drive.mount("/content/drive")  # persist_dir is on Google Drive: mount it once per runtime
-    if installed_trainbook_version() != WANTED_VERSION:
+<<DRIVE>>    if installed_trainbook_version() != WANTED_VERSION:
         %pip install -q "trainbook @ git+{{REPO_URL}}@{{helpers_ref}}#subdirectory=helpers"
         for name in [m for m in sys.modules if m == "trainbook" or m.startswith("trainbook.")]:
             del sys.modules[name]
@@ -121,6 +99,48 @@ elif importlib.util.find_spec("trainbook") is None:
 import trainbook as tb
 
 installed_version = tb.verify_installation(f"=={{WANTED_VERSION}}")'''),
+]
+
+DRIVE_MD = """ A `persist_dir` under `/content/drive` mounts Google Drive
+(Colab asks for access once per runtime)."""
+DRIVE_MOUNT = """\
+    if persist_dir.startswith("/content/drive/") and not os.path.isdir("/content/drive/MyDrive"):
+        from google.colab import drive
+
+        drive.mount("/content/drive")  # persist_dir is on Google Drive: mount it once per runtime
+"""
+
+
+def setup_cells(mount_drive: bool) -> list[tuple]:
+    """The setup cells every notebook of the suite starts with (the Colab install + verify contract).
+    With mount_drive (the training notebook) a `persist_dir` under /content/drive mounts Google Drive."""
+    return [(kind, name, source.replace("<<DRIVE>>", DRIVE_MOUNT if mount_drive else "")
+             .replace("<<DRIVE_MD>>", DRIVE_MD if mount_drive else "")) for kind, name, source in _SETUP]
+
+
+CELLS = [
+    ("markdown", "title", f'''\
+# trainbook: train, track, check drift, export
+
+[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({COLAB_URL})
+
+Fill the form below and run all cells. Everything runs offline on built-in data (the Python
+standard library's own source for text, scikit-learn's digits for images) unless you point
+`dataset` at your own files (a text file for `lm`, a CSV/TSV/JSONL table for `text-cls`, an image
+folder for `vision-cls`) or at `hf:<dataset name or save_to_disk folder>`. Text is byte-level
+unless `tokenizer` says `bpe:<vocab size>` (trained on your train split) or `hf:<tokenizer>`;
+`text_column`/`label_column` name your table's columns (empty: found by name and printed).
+A GPU is used when there is one. Check a model before training it with the suite's
+[model check notebook]({MODEL_CHECK_URL}).
+
+Headless, from a checkout:
+
+```
+make run                                   # writes runs/notebook/
+papermill notebooks/training.ipynb out.ipynb -p epochs 5 -p batch_size 8 -p task vision-cls
+```'''),
+    ("parameters", "parameters", PARAMETERS),
+    *setup_cells(mount_drive=True),
     ("code", "environment", '''\
 env = tb.environment()
 for key, value in env.items():
@@ -330,7 +350,17 @@ else:
 ]
 
 
-def build() -> nbformat.NotebookNode:
+def notebooks() -> dict:
+    """{file name in notebooks/: cells} for every notebook of the suite."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    from model_check_cells import model_check_cells
+
+    return {"training.ipynb": CELLS, "model_check.ipynb": model_check_cells(REPO, VERSION, setup_cells(mount_drive=False))}
+
+
+def build(cells=CELLS) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
@@ -338,7 +368,7 @@ def build() -> nbformat.NotebookNode:
         "colab": {"provenance": []},
         "accelerator": "GPU",
     }
-    for kind, cell_id, source in CELLS:
+    for kind, cell_id, source in cells:
         if kind == "markdown":
             cell = nbformat.v4.new_markdown_cell(source)
         else:
@@ -364,16 +394,18 @@ def render(nb) -> str:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    path = Path(__file__).resolve().parent / "training.ipynb"
-    text = render(build())
-    if "--check" in argv:
-        if not path.exists() or path.read_text() != text:
-            print(f"{path} is out of date: run python notebooks/build.py")
-            return 1
-        return 0
-    path.write_text(text)
-    print(f"wrote {path}")
-    return 0
+    stale = 0
+    for name, cells in notebooks().items():
+        path = Path(__file__).resolve().parent / name
+        text = render(build(cells))
+        if "--check" in argv:
+            if not path.exists() or path.read_text() != text:
+                print(f"{path} is out of date: run python notebooks/build.py")
+                stale += 1
+            continue
+        path.write_text(text)
+        print(f"wrote {path}")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

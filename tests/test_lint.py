@@ -111,7 +111,7 @@ def test_our_notebooks_pass(capsys, monkeypatch):
 def test_parameter_names_agree_with_papermill(tmp_path):
     from papermill import inspect_notebook
 
-    for path in (REPO / "notebooks" / "training.ipynb", tmp_path / "nb.ipynb"):
+    for path in (REPO / "notebooks" / "training.ipynb", REPO / "notebooks" / "model_check.ipynb", tmp_path / "nb.ipynb"):
         if not path.exists():
             path.write_text(json.dumps(notebook(GOOD_CELLS)))
         ctx = ParsedNotebook(lint.read_notebook(path), path)
@@ -538,6 +538,16 @@ def test_colab_badge_pass_on_other_branch_and_subfolder(run, tmp_path):
     cells = [("markdown", "title", TITLE.replace("blob/main/nb.ipynb", "blob/dev/sub/nb.ipynb")), *GOOD_CELLS[1:]]
     (tmp_path / "sub").mkdir()
     assert run(notebook(cells), name="sub/nb.ipynb") == (0, [])
+
+
+def test_colab_links_after_the_badge_may_open_the_suites_other_notebooks(run, tmp_path):
+    (tmp_path / "other.ipynb").write_text("{}")
+    link = "\n\nThen [train it](https://colab.research.google.com/github/acme/demo/blob/main/other.ipynb)."
+    assert run(notebook([("markdown", "title", TITLE + link), *GOOD_CELLS[1:]])) == (0, [])
+    missing = link.replace("other.ipynb", "gone.ipynb")
+    assert run(notebook([("markdown", "title", TITLE + missing), *GOOD_CELLS[1:]])) == (1, [
+        "cell 1:line 5: TB251 the Colab link https://colab.research.google.com/github/acme/demo/blob/main/gone.ipynb "
+        "does not open a notebook of this repository; link to notebooks/<name>.ipynb"])
 
 
 def test_colab_badge_missing(run):

@@ -262,3 +262,12 @@ def test_model_class_picks_another_class_of_the_model_source(tmp_path):
     _, record = run_notebook(tmp_path, model_source=str(folder), model_class="BigramBaseline", data_limit=64, epochs=1,
                              export_model=False)
     assert record["model_class"] == "BigramBaseline" and record["model_parameters"] == 256 * 256
+def test_format_table_aligns_named_columns_left_and_the_rest_right():
+    from trainbook.notebook import format_table
+
+    text = format_table([{"check": "shapes", "n": 1.5, "hint": "ok"}, {"check": "gradient_flow", "n": 12, "hint": "fix"}],
+                        left=("check", "hint"))
+    assert text.splitlines() == ["check            n  hint",
+                                 "-------------  ---  ----",
+                                 "shapes         1.5  ok",
+                                 "gradient_flow   12  fix"]

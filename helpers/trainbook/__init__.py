@@ -27,6 +27,7 @@ _EXPORTS = {
     "run_search": "search", "SearchResult": "search", "plot_search": "dashboard",
     "loguniform": "search", "uniform": "search", "choice": "search", "intuniform": "search",
     "export_bundle": "export", "load_bundle": "export", "check_drift": "export", "BundleError": "export",
+    "check_model": "checks", "ModelReport": "checks", "plot_model_checks": "dashboard",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -1,7 +1,8 @@
-"""Figures: training curves, the 4-panel drift dashboard and the drift explorer.
+"""Figures: training curves, the 4-panel drift dashboard, the drift explorer, search and model checks.
 
     fig = plot_training(result); fig.savefig(run_dir / "training_curves.png")
     plot_drift_dashboard(report).savefig(run_dir / "drift_dashboard.png"); drift_explorer(report)
+    plot_model_checks(tb.check_model(model, spec)).savefig(run_dir / "model_check.png")
 
 matplotlib is imported inside each function; the plot_* functions show and save nothing (the
 caller does), drift_explorer displays its widget or figure in the notebook.
@@ -341,3 +342,19 @@ def plot_search(result) -> "Figure":  # noqa: F821
             ax.set_xticks(range(len(labels)), labels)
         ax.set(title=f"{result.metric} vs {name}", xlabel=name)
     return fig
+
+
+def plot_model_checks(report) -> "Figure":  # noqa: F821
+    """The model check figure (trainbook.checks.figure): gradient norm per layer, the LR range
+    curve, and training-step time and peak memory vs batch size; the same as `report.figure()`.
+
+    Args:
+        report: a ModelReport (tb.check_model).
+    Returns:
+        a matplotlib Figure with 3 panels; nothing is shown or saved.
+    Raises:
+        ImportError: matplotlib is not installed.
+    """
+    from .checks.figure import plot_model_report
+
+    return plot_model_report(report)

@@ -5,7 +5,8 @@
 Reads the notebook's JSON only: nbformat 4.5 schema and cell ids, code cell keys, source
 stored as a list of lines (TB204 when what Jupyter runs differs from what was written: joined
 lines, one character per item, a cell reduced to one comment line; TB206 when only the storage
-differs), stripped outputs, and an Open-in-Colab badge that opens this file.
+differs), stripped outputs, and an Open-in-Colab badge that opens this file (later Colab links
+must open another notebook of the repository).
 """
 
 from __future__ import annotations
@@ -131,15 +132,22 @@ def repo_relative(path: Path) -> str:
 
 
 def _badge_findings(nb: dict, path: Path) -> list[Finding]:
+    """The first Colab URL (the badge) must open this notebook; later ones (links to the suite's
+    other notebooks) must open a notebook that exists in this repository."""
     rel, found, urls = repo_relative(path), [], 0
+    root = path.resolve().parents[len(Path(rel).parts) - 1] if Path(rel).parts else path.parent
     for i, cell in enumerate(nb["cells"], start=1):
         for n, line in enumerate(cell_source(cell).split("\n") if cell.get("cell_type") == "markdown" else [], 1):
             for url in COLAB_URL.findall(line):
                 urls += 1
                 target = re.match(r"https?://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/[^/]+/([^?#]+)", url)
-                if not target or target.group(1) != rel:
+                if urls == 1 and (not target or target.group(1) != rel):
                     found.append(Finding(str(path), i, n, "TB251", f"the Open-in-Colab URL {url} does not open "
                                                                    f"this notebook; it must end with /blob/<branch>/{rel}"))
+                elif urls > 1 and (not target or not target.group(1).endswith(".ipynb")
+                                   or not (root / target.group(1)).is_file()):
+                    found.append(Finding(str(path), i, n, "TB251", f"the Colab link {url} does not open a notebook of "
+                                                                   "this repository; link to notebooks/<name>.ipynb"))
     if not urls:
         found.append(Finding(str(path), None, None, "TB251", "no Open-in-Colab badge; add [![Open In Colab]("
                              "https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research."
