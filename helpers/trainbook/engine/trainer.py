@@ -19,6 +19,7 @@ import torch
 
 from ..config import ConfigError, TrainingConfig
 from ..env import check_strategy, resolve_device
+from ..lock import run_lock
 from ..models.adapter import make_forward
 from ..tasks import TaskSpec, collator_for
 from ..tracking import MetricsTracker
@@ -98,8 +99,12 @@ class Trainer:
     # ------------------------------------------------------------------ train
     def train(self, train_data, val_data=None, resume: str | None = None, on_epoch_end=None) -> TrainResult:
         # on_epoch_end(row) -> bool: called with each epoch's history row; True stops the run (stopped_early)
-        cfg, spec, t0 = self.cfg, self.spec, time.perf_counter()
         self._check_inputs(train_data, val_data)
+        with run_lock(self.cfg):  # one process per run folder (RunLockedError names the holder); DDP: rank 0
+            return self._train(train_data, val_data, resume, on_epoch_end)
+
+    def _train(self, train_data, val_data, resume, on_epoch_end) -> TrainResult:
+        cfg, spec, t0 = self.cfg, self.spec, time.perf_counter()
         dist = DistContext.from_config(cfg)
         device = resolve_device(cfg.device) if not dist.enabled else dist.device
         precision = resolve_precision(cfg.precision, device)
