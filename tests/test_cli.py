@@ -131,7 +131,7 @@ def test_unreadable_config_files_exit_2_without_a_traceback(tmp_path, capsys, co
 def test_a_missing_dataset_path_exits_2_naming_it(tmp_path, capsys):
     path = write_config(tmp_path, **quick(tmp_path, dataset=str(tmp_path / "nope")))
     assert cli.main(["train", "--config", path]) == 2
-    assert f"{tmp_path / 'nope'}: does not exist" in capsys.readouterr().err
+    assert f"dataset={str(tmp_path / 'nope')!r} does not exist. HINT: dataset='builtin'" in capsys.readouterr().err
 
 
 # --- --set ---

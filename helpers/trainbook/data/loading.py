@@ -11,7 +11,7 @@ from pathlib import Path
 from ..tasks import TaskSpec
 from .builtin import BUILTIN
 from .shifts import apply_shift, parse_shift
-from .types import ExampleDataset, TaskData
+from .types import DataError, ExampleDataset, TaskData
 from .user import load_hf, load_path
 
 
@@ -41,6 +41,9 @@ def load_task_data(task: str, source: str = "builtin", seed: int = 0, limit: int
     else:
         splits, info, spec = load_path(task, Path(source), spec, seed, limit)
     train, val, current = splits
+    if not train:
+        raise DataError(f"{source}: no training examples left with data_limit={limit} (val {len(val)}, current "
+                        f"{len(current)}). HINT: a larger data_limit, or more data")
     if kind != "none" and source != "builtin":
         current = apply_shift(current, spec, kind, strength, seed)
     info["current"] = "iid" if kind == "none" else f"shift {kind}:{strength:g}"

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from ..tasks import TaskSpec
+from .sources import SNIFF_BYTES, binary_reason
 from .types import DataError
 from .windows import byte_windows
 
@@ -46,6 +47,8 @@ def _load_text_files(path: Path, spec, seed, limit):
     windows = []
     for f in files:
         data = f.read_bytes()
+        if reason := binary_reason(data[:SNIFF_BYTES]):
+            raise DataError(f"{f}: not a text file ({reason}); lm reads UTF-8 text files or a folder of .txt")
         if not data.strip():
             raise DataError(f"{f}: file is empty (lm needs text)")
         if len(data) < 2:
