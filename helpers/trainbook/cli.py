@@ -213,7 +213,7 @@ def _run_problems(run: dict) -> list[str]:
                         + _did_you_mean(task, TASK_NAMES))
     if not isinstance(run.get("dataset", "builtin"), str) or not run.get("dataset", "builtin"):
         problems.append(f"dataset must be 'builtin' or a path; got {run['dataset']!r}")
-    if "model_size" in run and run["model_size"] not in SIZES:
+    if "model_size" in run and (not isinstance(run["model_size"], str) or run["model_size"] not in SIZES):
         problems.append(f"model_size must be one of {', '.join(map(repr, SIZES))}; got {run['model_size']!r}")
     for key in ("model_file", "model_class"):
         if key in run and not (isinstance(run[key], str) and run[key]):

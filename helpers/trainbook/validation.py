@@ -261,6 +261,9 @@ def _folder_problems(key: str, folder: Path) -> Iterator[str]:
     if long:
         yield f"{key}: the folder name {_short(long[0])} is longer than {NAME_MAX_BYTES} bytes. HINT: a shorter name"
         return
+    if why := unusable(folder):
+        yield f"{key}: {_short(str(folder))} cannot be used ({why}). HINT: a shorter or plainer path"
+        return
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -346,6 +349,8 @@ def dataset_fits_the_task(run: Run):
         elif importlib.util.find_spec("datasets") is None:
             yield (f"dataset={source!r} needs the datasets package, which is not installed. HINT: pip install "
                    "datasets, or point dataset at local files")
+    elif why := unusable(Path(source).expanduser()):
+        yield f"dataset={_short(source)} cannot be read ({why}). HINT: dataset='builtin', or the path of your data"
     else:
         from .data.sources import source_problems
 
@@ -377,7 +382,9 @@ def model_file_is_python(run: Run):
     path = run.path("model_file")
     if path is None:
         return
-    if path.suffix != ".py":
+    if why := unusable(path):
+        yield f"model_file={_short(str(path))} cannot be read ({why}). HINT: the path of your model's .py file"
+    elif path.suffix != ".py":
         yield (f"model_file={str(path)!r} is not a .py file. HINT: the Python file that defines your nn.Module "
                "(e.g. model.py)")
     elif not path.is_file():
@@ -391,8 +398,11 @@ def resume_is_a_checkpoint(run: Run):
         return
     hint = ("HINT: resume='auto' (the newest checkpoint of this run), 'never', or the path of a step-NNNNNNNN.pt "
             "or best.pt from a run's checkpoints folder")
+    if why := unusable(path):
+        yield f"resume={_short(str(path))} cannot be read ({why}). {hint}"
+        return
     if not path.is_file():
-        yield f"resume={str(path)!r}: no such checkpoint file. {hint}"
+        yield f"resume={_short(str(path))}: no such checkpoint file. {hint}"
         return
     from .engine.checkpoint import CheckpointError, load_checkpoint
 
@@ -434,6 +444,20 @@ def drift_shift_fits_the_task(run: Run):
         parse_shift(shift, TaskSpec.preset(run.task))
     except DataError as e:
         yield f"drift_shift: {e}. HINT: drift_shift='none'"
+
+
+def unusable(path: Path) -> str | None:
+    """Why the file system refuses to even look at `path` (a name too long, a loop...); None otherwise.
+
+    A path that does not exist is not refused here: the checks say what should be there.
+    """
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        return e.strerror or type(e).__name__
+    return None
 
 
 def _short(value, limit: int = 60) -> str:
