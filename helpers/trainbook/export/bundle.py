@@ -158,7 +158,7 @@ def load_bundle(path, device="cpu", *, trust_remote_code: bool = False, strict: 
     return model, meta
 
 
-def check_drift(bundle_path, new_data, sample_size: int | None = None):
+def check_drift(bundle_path, new_data, sample_size: int | None = None, *, trust_remote_code: bool = False):
     """Profile new data and compare it with the bundle's training reference: the production drift check.
 
     Args:
@@ -166,12 +166,13 @@ def check_drift(bundle_path, new_data, sample_size: int | None = None):
         new_data: a dataset or list of examples (like `data.current`), or a path read the way
             inference.py reads it (lm: a text file cut into max_seq_len-byte windows).
         sample_size: passed to profile_dataset.
+        trust_remote_code: passed to load_bundle (a bundle whose model is code inside it needs True).
     Returns:
         DriftReport from `trainbook.drift.compare_profiles(reference, current)`.
     Raises:
         BundleError: the bundle has no reference profile (or any load_bundle error).
     """
-    model, meta = load_bundle(bundle_path)
+    model, meta = load_bundle(bundle_path, trust_remote_code=trust_remote_code)
     reference, spec = meta["reference_profile"], meta["task_spec"]
     if reference is None:
         raise BundleError(f"{bundle_path}: {REFERENCE} is empty; nothing to compare with. HINT: export with "
