@@ -1,4 +1,4 @@
-"""The validation pass (trainbook.validation): every problem with a run's settings and the machine,
+"""The validation pass (trainbook.validation: facts, checks, validate): every problem with a run's settings and the machine,
 at once, one line each with a HINT, before any work.
 
 Machine facts are passed in (Machine(...)) where a test needs a GPU this machine may not have;
@@ -124,9 +124,9 @@ def test_unwritable_or_file_folders_are_refused(tmp_path):
 
 
 def test_too_little_free_space_is_refused_before_the_run(tmp_path, monkeypatch):
-    from trainbook import validation
+    from trainbook.validation import checks
 
-    monkeypatch.setattr(validation, "disk_free", lambda folder: MIN_FREE_BYTES // 4)
+    monkeypatch.setattr(checks, "disk_free", lambda folder: MIN_FREE_BYTES // 4)
     line = one(tmp_path, "output_dir", run_name="r")
     assert f"only {MIN_FREE_BYTES / 4 / 2**20:.1f} MB free on the disk of {tmp_path}" in line
 
