@@ -269,7 +269,8 @@ def train_main(argv: list[str]) -> int:
     try:
         overrides, set_problems = split_overrides(args.overrides)
         d = {**read_config_file(args.config), **overrides}
-        refuse_a_busy_run_folder(d)  # a second process on this run folder stops here, before torch loads
+        if rank == 0:  # under DDP only rank 0 holds the lock; the others must not find it "busy"
+            refuse_a_busy_run_folder(d)  # a second process on this run folder stops here, before torch loads
         result = _validate_and_train(d, set_problems, launched, rank)
     except ConfigError as e:
         print(f"error: config {args.config}:\n  " + "\n  ".join(map(_clip, e.problems)), file=sys.stderr)
