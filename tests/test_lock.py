@@ -92,6 +92,29 @@ def test_a_live_holder_and_a_holder_on_another_host_keep_the_lock(tmp_path):
         RunLock(tmp_path / "b", run_name="exp").acquire()
 
 
+def test_a_lock_from_another_host_expires_when_its_heartbeat_stops(tmp_path, capsys):
+    write_lock(tmp_path / "run", pid=1, host="old-colab-vm")
+    ten_minutes_ago = time.time() - 600
+    os.utime(tmp_path / "run" / LOCK_NAME, (ten_minutes_ago, ten_minutes_ago))
+    with RunLock(tmp_path / "run"):
+        pass
+    assert "pid 1 on old-colab-vm since 2026-01-01T00:00:00, not touched for over 5 minutes" in capsys.readouterr().out
+
+
+def test_the_holder_touches_its_lock_while_it_runs(tmp_path, monkeypatch):
+    from trainbook import lock
+
+    monkeypatch.setattr(lock, "HEARTBEAT_S", 0.05)
+    with RunLock(tmp_path / "run"):
+        path = tmp_path / "run" / LOCK_NAME
+        old = time.time() - 600
+        os.utime(path, (old, old))
+        deadline = time.time() + 30
+        while path.stat().st_mtime < old + 1 and time.time() < deadline:
+            time.sleep(0.05)
+        assert path.stat().st_mtime > old + 1
+
+
 def test_the_lock_is_reentrant_in_one_process_and_released_by_the_last_holder(tmp_path):
     outer = RunLock(tmp_path / "run")
     with outer:

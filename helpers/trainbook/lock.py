@@ -6,9 +6,10 @@
 
 The lock file (run.lock) holds the holder's pid, host, start time and the process start ticks
 from /proc (so a reused pid is not mistaken for the holder). A lock whose process is gone on this
-host is stale: it is removed with one line and taken over. A lock from another host cannot be
-checked from here and is treated as held. The lock is re-entrant within one process, so the CLI
-can take it before loading data and the Trainer take it again for the run itself. This module
+host is stale: it is removed with one line and taken over. The holder touches the file every
+HEARTBEAT_S; a lock from another host (a run folder on a shared or Drive disk, a new Colab VM)
+is stale once it has not been touched for STALE_AFTER_S. The lock is re-entrant within one
+process, so the CLI can take it before loading data and the Trainer take it again for the run. This module
 imports nothing heavy, so `python -m trainbook train` can refuse a busy run folder before torch loads.
 """
 
@@ -19,9 +20,12 @@ import json
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 
 LOCK_NAME = "run.lock"
+HEARTBEAT_S = 30.0        # the holder touches the lock file this often
+STALE_AFTER_S = 300.0     # a lock from another host untouched this long is stale
 _HELD: dict[str, int] = {}  # lock path -> how many times this process holds it
 _HELD_GUARD = threading.Lock()
 
@@ -45,7 +49,7 @@ class RunLock:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LOCK_NAME
         self.run_name = run_name or self.run_dir.name
-        self._key, self._created = None, []
+        self._key, self._created, self._beating = None, [], None
 
     def __enter__(self) -> "RunLock":
         self.acquire()
@@ -72,18 +76,21 @@ class RunLock:
             for _ in range(3):  # a stale lock removed by us may be taken by another process first
                 if _create(self.path, _this_holder()):
                     _HELD[key], self._key = 1, key
+                    self._beating = _heartbeat(self.path)
                     return
                 holder = read_holder(self.path)
-                if holder is not None and not is_stale(holder):
+                if holder is not None and not is_stale(holder, self.path):
                     raise RunLockedError(self._held_message(holder))
-                print(f"run lock: removing a stale lock {self.path} ({describe(holder)}, no longer running)")
+                why = "no longer running" if holder is None or holder.get("host") == _host() else \
+                    f"not touched for over {STALE_AFTER_S / 60:g} minutes"
+                print(f"run lock: removing a stale lock {self.path} ({describe(holder)}, {why})")
                 _remove_if_unchanged(self.path, holder)
             raise RunLockedError(f"{self.path}: could not take the run lock; other processes keep taking it")
 
     def check(self):
         """Raise RunLockedError if a live process holds the lock; takes nothing, writes nothing."""
         holder = read_holder(self.path)
-        if holder is not None and str(self.path.resolve()) not in _HELD and not is_stale(holder):
+        if holder is not None and str(self.path.resolve()) not in _HELD and not is_stale(holder, self.path):
             raise RunLockedError(self._held_message(holder))
 
     def release(self):
@@ -94,6 +101,8 @@ class RunLock:
             _HELD[self._key] -= 1
             if _HELD[self._key] == 0:
                 del _HELD[self._key]
+                if self._beating is not None:
+                    self._beating.set()
                 holder = read_holder(self.path)
                 if holder is not None and holder.get("pid") == os.getpid() and holder.get("host") == _host():
                     self.path.unlink(missing_ok=True)
@@ -106,7 +115,8 @@ class RunLock:
         return (f"run folder {self.run_dir} is in use by {describe(holder)} (lock file {self.path}). "
                 f"HINT: wait for that run to finish, or give this run another name: run_name='{self.run_name}-2' "
                 f"(--set run_name={self.run_name}-2 on the command line); if no such process is running, "
-                f"delete {self.path}")
+                f"delete {self.path} (a lock from another machine expires {STALE_AFTER_S / 60:g} minutes after "
+                "its last heartbeat)")
 
 
 def describe(holder: dict | None) -> str:
@@ -124,11 +134,17 @@ def read_holder(path: Path) -> dict | None:
     return holder if isinstance(holder, dict) else None
 
 
-def is_stale(holder: dict) -> bool:
-    """True when the holder is a process of this host that no longer runs (or a reused pid)."""
+def is_stale(holder: dict, path: Path) -> bool:
+    """True when the holder is a process of this host that no longer runs (or a reused pid), or a
+    process of another host that has not touched the lock file for STALE_AFTER_S."""
     pid = holder.get("pid")
-    if holder.get("host") != _host() or not isinstance(pid, int) or isinstance(pid, bool):
-        return False  # another machine's lock cannot be checked from here
+    if holder.get("host") != _host():
+        try:
+            return time.time() - path.stat().st_mtime > STALE_AFTER_S
+        except FileNotFoundError:  # removed meanwhile
+            return True
+    if not isinstance(pid, int) or isinstance(pid, bool):
+        return False
     if pid == os.getpid():
         return True  # this process does not hold it (see _HELD): left over from an earlier run here
     try:
@@ -139,6 +155,21 @@ def is_stale(holder: dict) -> bool:
         pass
     ticks = _process_start_ticks(pid)
     return ticks is not None and holder.get("process_start") not in (None, ticks)
+
+
+def _heartbeat(path: Path) -> threading.Event:
+    """Touch `path` every HEARTBEAT_S until the returned event is set (a daemon thread)."""
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(HEARTBEAT_S):
+            try:
+                os.utime(path)
+            except FileNotFoundError:  # deleted by hand: nothing left to keep alive
+                return
+
+    threading.Thread(target=beat, name="trainbook-run-lock", daemon=True).start()
+    return stop
 
 
 def _this_holder() -> dict:
