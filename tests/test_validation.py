@@ -141,7 +141,7 @@ def test_a_binary_file_is_not_a_text_dataset(tmp_path):
 @pytest.mark.parametrize("task,make,expected", [
     ("lm", lambda p: p.mkdir(), "is a folder without .txt files"),
     ("lm", lambda p: p.write_bytes(b"short"), "holds 5 bytes, fewer than 3 windows of max_seq_len=128"),
-    ("lm", lambda p: p.write_bytes("caf\xe9 ".encode("latin-1") * 200), "byte 3 is not UTF-8"),
+    ("text-cls", lambda p: p.write_bytes("text,label\ncaf\xe9,a\n".encode("latin-1") * 9), "byte 14 is not UTF-8"),
     ("text-cls", lambda p: p.write_text("a,b\n1,2\n"), "has columns ['a', 'b'], not 'text' and 'label'"),
     ("text-cls", lambda p: p.write_text("text,label\nhi,x\n"), "has 1 row(s); at least 3 are needed"),
     ("text-cls", lambda p: p.mkdir(), "is a folder"),
@@ -156,6 +156,8 @@ def test_the_data_source_must_match_the_task(task, make, expected, tmp_path):
 
 def test_good_user_data_passes(tmp_path):
     (tmp_path / "notes.txt").write_text("some text\n" * 100)
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 cr\xe8me\n".encode("latin-1") * 40)  # byte-level lm reads any text
+    assert problems(tmp_path, task="lm", dataset=str(tmp_path / "latin1.txt")) == []
     (tmp_path / "d.csv").write_text("text,label\n" + "".join(f"row {i},{i % 2}\n" for i in range(5)))
     assert problems(tmp_path, task="lm", dataset=str(tmp_path / "notes.txt")) == []
     assert problems(tmp_path, task="text-cls", dataset=str(tmp_path / "d.csv")) == []

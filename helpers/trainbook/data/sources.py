@@ -17,15 +17,20 @@ SNIFF_BYTES = 1 << 16
 CSV_ROWS_NEEDED = 3  # one each for train, val and current
 
 
-def binary_reason(head: bytes) -> str | None:
-    """Why these first bytes of a file are not UTF-8 text (None when they are)."""
+def binary_reason(head: bytes, utf8: bool = False) -> str | None:
+    """Why these first bytes of a file are not text (None when they are).
+
+    Text in any 8-bit encoding has no NUL bytes; programs, archives and images do. utf8=True
+    also requires UTF-8 (what the CSV reader decodes); byte-level lm data may be any encoding.
+    """
     if b"\x00" in head:
         return "it holds NUL bytes: binary data such as a program, an archive or an image"
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if e.start < len(head) - 3:  # a character cut at the end of the sniffed bytes is fine
-            return f"byte {e.start} is not UTF-8 ({head[e.start:e.start + 1]!r})"
+    if utf8:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if e.start < len(head) - 3:  # a character cut at the end of the sniffed bytes is fine
+                return f"byte {e.start} is not UTF-8 ({head[e.start:e.start + 1]!r})"
     return None
 
 
@@ -41,7 +46,7 @@ def source_problems(task: str, path: Path, max_seq_len: int) -> list[str]:
 
 
 def _text_problems(path: Path, max_seq_len: int) -> list[str]:
-    hint = "HINT: lm reads a UTF-8 text file or a folder of .txt files"
+    hint = "HINT: lm reads a text file or a folder of .txt files"
     if path.is_dir():
         first = next(path.rglob("*.txt"), None)
         return [] if first else [f"dataset={str(path)!r} is a folder without .txt files. {hint}"]
@@ -62,8 +67,8 @@ def _csv_problems(path: Path) -> list[str]:
         return [f"dataset={str(path)!r} is a folder. {hint}"]
     with open(path, "rb") as fh:
         head = fh.read(SNIFF_BYTES)
-    if reason := binary_reason(head):
-        return [f"dataset={str(path)!r} is not a text file ({reason}). {hint}"]
+    if reason := binary_reason(head, utf8=True):
+        return [f"dataset={str(path)!r} is not a UTF-8 text file ({reason}). {hint}"]
     text = head.decode("utf-8", errors="ignore")
     try:
         reader = csv.DictReader(io.StringIO(text))

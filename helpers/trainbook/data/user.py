@@ -48,7 +48,7 @@ def _load_text_files(path: Path, spec, seed, limit):
     for f in files:
         data = f.read_bytes()
         if reason := binary_reason(data[:SNIFF_BYTES]):
-            raise DataError(f"{f}: not a text file ({reason}); lm reads UTF-8 text files or a folder of .txt")
+            raise DataError(f"{f}: not a text file ({reason}); lm reads text files or a folder of .txt")
         if not data.strip():
             raise DataError(f"{f}: file is empty (lm needs text)")
         if len(data) < 2:
@@ -63,14 +63,20 @@ def _load_text_files(path: Path, spec, seed, limit):
 def _load_csv(path: Path, spec, seed, limit):
     if path.is_dir():
         raise DataError(f"{path}: is a folder; text-cls needs a CSV file with text,label columns")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        columns = reader.fieldnames or []
-        if not columns:
-            raise DataError(f"{path}: file is empty (text-cls needs a header row text,label)")
-        if not {"text", "label"} <= set(columns):
-            raise DataError(f"{path}: needs columns 'text' and 'label'; found {columns}")
-        rows = list(reader)
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            columns = reader.fieldnames or []
+            if not columns:
+                raise DataError(f"{path}: file is empty (text-cls needs a header row text,label)")
+            if not {"text", "label"} <= set(columns):
+                raise DataError(f"{path}: needs columns 'text' and 'label'; found {columns}")
+            rows = list(reader)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}:{_first_non_utf8_line(path)}: not UTF-8 text ({e.reason}); save the CSV as "
+                        "UTF-8") from None
+    except csv.Error as e:
+        raise DataError(f"{path}: not a readable CSV ({e})") from None
     if not rows:
         raise DataError(f"{path}: has a header but no rows")
     names = sorted({r["label"] for r in rows})
@@ -85,6 +91,16 @@ def _load_csv(path: Path, spec, seed, limit):
         examples.append({"input_ids": torch.tensor(list(data), dtype=torch.long), "labels": index[r["label"]]})
     spec = spec.replace(name="text-cls", num_classes=len(names), class_names=tuple(names))
     return _split(examples, seed, limit), {"source": str(path)}, spec
+
+
+def _first_non_utf8_line(path: Path) -> int:
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
