@@ -146,6 +146,33 @@ env = tb.environment()
 for key, value in env.items():
     print(f"{key:<15} {value}")
 print(f"{'precision':<15} {precision} -> {env['auto_precision'] if precision == 'auto' else precision}")'''),
+    ("markdown", "config-md", '''\
+## Training config
+
+Every form value is checked here, before any data or model work, against this machine too (device,
+precision, folders and free space, data files, search settings). All problems are listed at once,
+one line each with a HINT. The config is built from the `quick` preset with the form's values.
+
+The run folder is `output_dir/run_name` when it is new or holds a run with the same settings (that
+run resumes). Changed the form and kept `run_name`? Then this run gets a new folder `run_name-2`
+(then `-3` ...) and one line says which fields changed; an existing run's `training_config.json`
+is never overwritten. `resume = "never"` always starts a new numbered folder.'''),
+    ("code", "config", '''\
+training_config = tb.validate_run(
+    preset="quick", run_name=run_name, output_dir=output_dir, seed=seed,
+    epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
+    warmup_ratio=warmup_ratio, gradient_accumulation_steps=gradient_accumulation_steps,
+    precision=precision, wandb_mode=wandb_mode, wandb_project=wandb_project,
+    resume=resume, persist_dir=persist_dir, on_config_change="new_run",
+    task=task, dataset=dataset, data_limit=data_limit, tokenizer=tokenizer, text_column=text_column,
+    label_column=label_column, model_source=model_source, model_class=model_class, model_size=model_size,
+    drift_shift=drift_shift, run_hp_search=run_hp_search, search_method=search_method, n_trials=n_trials,
+    export_model=export_model)
+training_config = tb.choose_run_folder(training_config)
+run_dir = training_config.run_dir
+if not (run_dir / "training_config.json").exists():
+    training_config.save(run_dir / "training_config.json")
+print(training_config.summary())'''),
     ("markdown", "data-md", '''\
 ## Data
 
@@ -187,31 +214,6 @@ print(f"{type(model).__name__}: {tb.count_parameters(model):,} parameters, from 
       f"{model_origin['source']}")
 for file_name, digest in model_sha256.items():
     print(f"  {file_name} sha256 {digest}")'''),
-    ("markdown", "config-md", '''\
-## Training config
-
-Built from the `quick` preset with the form's values and validated. The run folder is
-`output_dir/run_name` when it is new or holds a run with the same settings (that run resumes).
-Changed the form and kept `run_name`? Then this run gets a new folder `run_name-2` (then `-3` ...)
-and one line says which fields changed; an existing run's `training_config.json` is never
-overwritten. `resume = "never"` always starts a new numbered folder.'''),
-    ("code", "config", '''\
-training_config = (
-    tb.TrainingConfigBuilder.preset("quick")
-    .with_run(run_name=run_name, output_dir=output_dir, seed=seed)
-    .with_training(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                   weight_decay=weight_decay, warmup_ratio=warmup_ratio,
-                   gradient_accumulation_steps=gradient_accumulation_steps)
-    .with_precision(precision=precision)
-    .with_tracking(wandb_mode=wandb_mode, wandb_project=wandb_project)
-    .with_checkpointing(resume=resume, persist_dir=persist_dir, on_config_change="new_run")
-    .build()
-)
-training_config = tb.choose_run_folder(training_config)
-run_dir = training_config.run_dir
-if not (run_dir / "training_config.json").exists():
-    training_config.save(run_dir / "training_config.json")
-print(training_config.summary())'''),
     ("markdown", "train-md", '''\
 ## Train
 
@@ -321,7 +323,9 @@ else:
 A bundle folder in `run_dir/bundle`: the weights (safetensors), the model, training and task
 configs, the drift reference profile from above, `metadata.json` (versions, metrics, sha256 of
 every file) and `inference.py`. It is reloaded and compared with the trained model before it is
-used; then `inference.py` runs on a few validation samples in a fresh Python process.'''),
+used; then `inference.py` runs on a few validation samples in a fresh Python process. This notebook
+trusts the bundle it just wrote; `tb.load_bundle(path)` on a bundle from elsewhere runs none of its
+code (see the README on bundles).'''),
     ("code", "export", '''\
 if export_model:
     import subprocess
@@ -333,7 +337,9 @@ if export_model:
         metrics={"best_metric_name": result.best_metric_name, "best_metric": result.best_metric,
                  "best_epoch": result.best_epoch},
         example_batch=[data.val[i] for i in range(min(8, len(data.val)))])
-    bundle_model, bundle_meta = tb.load_bundle(bundle_dir)
+    # this notebook wrote the bundle a moment ago from its own model, so its code (if any) is trusted;
+    # a bundle from anyone else: load it with the default trust_remote_code=False (runs no bundle code)
+    bundle_model, bundle_meta = tb.load_bundle(bundle_dir, trust_remote_code=True)
     bundle_parity = bundle_meta["parity"]["max_abs_diff"]
     print(f"bundle {bundle_dir}: {', '.join(sorted(bundle_meta['files']))}")
     print(f"reload parity: max abs diff {bundle_parity:.2e} (tolerance {bundle_meta['parity']['tolerance']:g})")

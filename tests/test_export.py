@@ -230,7 +230,7 @@ def test_user_model_file_is_copied_into_the_bundle_with_its_arguments(task_data,
     model = tb.load_model_file(source, hidden=12)
     path = _export(model, spec, tmp_path / "bundle")
     source.unlink()  # the bundle must not need the original file
-    reloaded, meta = tb.load_bundle(path)
+    reloaded, meta = tb.load_bundle(path, trust_remote_code=True)
 
     batch = _batch(task_data["vision-cls"])
     assert torch.equal(_logits(model, batch, spec), _logits(reloaded, batch, spec))

@@ -271,3 +271,25 @@ def test_format_table_aligns_named_columns_left_and_the_rest_right():
                                  "-------------  ---  ----",
                                  "shapes         1.5  ok",
                                  "gradient_flow   12  fix"]
+
+
+def test_invalid_form_values_stop_the_config_cell_before_any_data_with_every_problem_and_no_traceback(tmp_path):
+    import papermill as pm
+
+    out = tmp_path / "executed.ipynb"
+    params = {"output_dir": str(tmp_path / "runs"), "wandb_mode": "disabled", "precision": "fp16", "epochs": 0,
+              "run_hp_search": True, "n_trials": 0, "run_name": "my run", "drift_shift": "rotation"}
+    with pytest.raises(pm.PapermillExecutionError, match="ConfigError"):
+        pm.execute_notebook(str(NOTEBOOK), str(out), parameters=params, cwd=str(ROOT / "notebooks"),
+                            progress_bar=False, kernel_name="python3")
+    nb = nbformat.read(out, as_version=4)
+    cells = {c.id: c for c in nb.cells}
+    error = next(o for o in cells["config"].outputs if o.output_type == "error")
+    assert error.ename == "ConfigError" and len(error.traceback) == 1  # the message, not a traceback
+    message = error.traceback[0]
+    assert message.startswith("ConfigError: invalid run settings (5 problems):")
+    for expected in ("precision='fp16' needs a CUDA GPU", "epochs must be an integer >= 1; got 0",
+                     "n_trials=0 but run_hp_search=True", "run_name 'my run' contains ' '", "drift_shift: shift must be"):
+        assert expected in message, expected
+    assert all(cells[name].execution_count is None for name in ("data", "model", "train"))
+    assert not (tmp_path / "runs" / "my run").exists()

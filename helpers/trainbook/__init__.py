@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "ConfigError": "config", "TrainingConfig": "config", "TrainingConfigBuilder": "builder",
+    "validate_run": "validation",
     "TaskSpec": "tasks", "TextCollator": "tasks", "VisionDataCollator": "tasks", "collator_for": "tasks",
     "TaskData": "data", "DataError": "data", "load_task_data": "data",
     "ModelConfig": "models", "build_model": "models", "load_model_file": "models", "count_parameters": "models",

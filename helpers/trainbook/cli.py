@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import difflib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -102,16 +103,25 @@ def parse_overrides(items: list[str]) -> dict:
     """
     from .config import ConfigError
 
+    out, problems = split_overrides(items)
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def split_overrides(items: list[str]) -> tuple[dict, list[str]]:
+    """parse_overrides without raising: (the values that parse, a problem line for each that does not)."""
     out, problems = {}, []
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            problems.append(f"--set {item!r} must look like field=value (e.g. --set epochs=3)")
+            problems.append(f"--set {_clip(repr(item))} must look like field=value (e.g. --set epochs=3)")
             continue
-        out[key.strip()] = _parse_value(raw)
-    if problems:
-        raise ConfigError(problems)
-    return out
+        try:
+            out[key.strip()] = _parse_value(raw)
+        except ValueError as e:
+            problems.append(f"--set {key.strip()}=...: {e}")
+    return out, problems
 
 
 def _parse_value(raw: str):
@@ -121,6 +131,16 @@ def _parse_value(raw: str):
         return json.loads(raw)
     except json.JSONDecodeError:
         return raw
+    except (RecursionError, ValueError) as e:  # nesting too deep, or an integer of more than 4300 digits
+        raise ValueError(_json_limit(e)) from None
+
+
+def _json_limit(error: Exception) -> str:
+    if isinstance(error, RecursionError):
+        return "the JSON value is nested too deeply. HINT: a flat value (number, string, list)"
+    digits = re.search(r"has (\d+) digits", str(error))
+    return (f"a number with {digits.group(1) if digits else 'too many'} digits; no setting takes a number that long "
+            "(Python reads at most 4300). HINT: a plain number such as 3 or 1e-4")
 
 
 def read_config_file(path) -> dict:
@@ -131,12 +151,41 @@ def read_config_file(path) -> dict:
     if not path.is_file():
         raise ConfigError([f"config file {path} does not exist"])
     try:
-        d = json.loads(path.read_text())
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError([f"{path} is not UTF-8 text (byte {e.start} is {e.object[e.start:e.start + 1]!r}); a config "
+                           "file is one JSON object. HINT: save it as UTF-8 JSON, e.g. cfg.save('run.json')"]) from None
+    except OSError as e:
+        raise ConfigError([f"config file {path} cannot be read ({e.strerror or e})"]) from None
     except json.JSONDecodeError as e:
         raise ConfigError([f"{path} is not valid JSON: {e}"]) from None
+    except (RecursionError, ValueError) as e:
+        raise ConfigError([f"{path}: {_json_limit(e)}"]) from None
     if not isinstance(d, dict):
         raise ConfigError([f"{path} must hold one JSON object of field -> value; got {type(d).__name__}"])
     return d
+
+
+def check_run_config(d: dict, problems: list[str] = ()):
+    """build_run_config plus the validation pass (trainbook.validation): every problem at once.
+
+    Args:
+        d: the flat config (file plus --set values). problems: ones found already (bad --set items).
+    Raises:
+        ConfigError: the given problems, the file's keys and values, and what this machine cannot do.
+    """
+    from .config import ConfigError
+    from .validation import run_problems
+
+    problems, built = list(problems), None
+    try:
+        built = build_run_config(d)
+    except ConfigError as e:
+        problems += e.problems
+    problems += [p for p in run_problems(d) if p not in problems]
+    if problems:
+        raise ConfigError(problems)
+    return built
 
 
 def build_run_config(d: dict):
@@ -181,7 +230,7 @@ def _run_problems(run: dict) -> list[str]:
     if not isinstance(run.get("dataset", "builtin"), str) or not run.get("dataset", "builtin"):
         problems.append(f"dataset must be 'builtin' or a path; got {run['dataset']!r}")
     problems += _data_problems(run, task)
-    if "model_size" in run and run["model_size"] not in SIZES:
+    if "model_size" in run and (not isinstance(run["model_size"], str) or run["model_size"] not in SIZES):
         problems.append(f"model_size must be one of {', '.join(map(repr, SIZES))}; got {run['model_size']!r}")
     for key in ("model_file", "model_source", "model_class"):
         if key in run and not (isinstance(run[key], str) and run[key]):
@@ -235,8 +284,11 @@ def train_main(argv: list[str]) -> int:
     Args:
         argv: the arguments after `train`.
     Returns:
-        0 after training (rank 0 prints `run dir: <path>`); 2 for a bad config, data path or
-        model file, or a distributed setup error (one message, no traceback).
+        0 after training (rank 0 prints `run dir: <path>`); 2 for any user error: a bad config
+        file, key or value, something this machine cannot do (trainbook.validation), a data or
+        model file, a checkpoint to resume, a run folder in use by another process, or a
+        distributed setup error; 1 when a checkpoint cannot be written (full disk). Each is one
+        message without a traceback; a traceback is a bug in trainbook.
     """
     parser = argparse.ArgumentParser(
         prog="python -m trainbook train", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -249,29 +301,71 @@ def train_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     from .config import ConfigError
-    from .data import DataError
-    from .env import DistributedSetupError, check_strategy, torchrun_env
+    from .env import DistributedSetupError, torchrun_env
+    from .lock import RunLockedError
 
     launched = torchrun_env()
     rank = launched["rank"] if launched else 0
     try:
-        d = {**read_config_file(args.config), **parse_overrides(args.overrides)}
-        run, cfg = build_run_config(d)
-        if launched and launched["world_size"] > 1 and cfg.strategy == "single":
-            cfg = dataclasses.replace(cfg, strategy="ddp")
-            _say(rank, f"torchrun started {launched['world_size']} processes: training with strategy='ddp'")
-        check_strategy(cfg.strategy)  # guardrail before any data or model work
-        result = _train(run, cfg)
+        overrides, set_problems = split_overrides(args.overrides)
+        d = {**read_config_file(args.config), **overrides}
+        if rank == 0:  # under DDP only rank 0 holds the lock; the others must not find it "busy"
+            refuse_a_busy_run_folder(d)  # a second process on this run folder stops here, before torch loads
+        result = _validate_and_train(d, set_problems, launched, rank)
     except ConfigError as e:
-        print(f"error: config {args.config}:\n  " + "\n  ".join(e.problems), file=sys.stderr)
+        print(f"error: config {args.config}:\n  " + "\n  ".join(map(_clip, e.problems)), file=sys.stderr)
         return 2
-    except (DistributedSetupError, DataError, FileNotFoundError) as e:
+    except (DistributedSetupError, RunLockedError, UserInputError) as e:
+        print(f"error: {_clip(str(e))}", file=sys.stderr)
+        return 2
+    except DiskError as e:  # the machine, not the config: a full disk
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 1
     finally:
         _destroy_process_group()
     _say(rank, f"run dir: {Path(result.run_dir).resolve()}")
     return 0
+
+
+class UserInputError(Exception):
+    """A data file, model file or checkpoint the user named cannot be used (wraps the original)."""
+
+
+class DiskError(Exception):
+    """A checkpoint could not be written: the disk, not the config (wraps CheckpointWriteError)."""
+
+
+def refuse_a_busy_run_folder(d: dict):
+    """RunLockedError when a live process holds the lock of the run folder that `d` names."""
+    from .config import TrainingConfig
+    from .lock import RunLock
+
+    output_dir, name = d.get("output_dir", TrainingConfig.output_dir), d.get("run_name", TrainingConfig.run_name)
+    if all(isinstance(v, str) and v and "\x00" not in v for v in (output_dir, name)) and "/" not in name:
+        RunLock(Path(output_dir) / name, run_name=name).check()
+
+
+def _validate_and_train(d: dict, set_problems: list, launched, rank: int):
+    """The validation pass, the DDP guardrail, the run lock, then training; returns the TrainResult."""
+    from .data import DataError
+    from .engine.checkpoint import CheckpointError, CheckpointWriteError
+    from .env import check_strategy
+    from .lock import run_lock
+
+    ddp = bool(launched and launched["world_size"] > 1 and d.get("strategy", "single") == "single")
+    if ddp:
+        d["strategy"] = "ddp"
+    run, cfg = check_run_config(d, set_problems)  # every problem with the config and this machine, before any work
+    if ddp:
+        _say(rank, f"torchrun started {launched['world_size']} processes: training with strategy='ddp'")
+    check_strategy(cfg.strategy)  # guardrail before any data or model work
+    try:
+        with run_lock(cfg):  # taken before the data loads; the Trainer holds it again for the run
+            return _train(run, cfg)
+    except (DataError, FileNotFoundError, CheckpointError) as e:
+        raise UserInputError(str(e)) from e
+    except CheckpointWriteError as e:
+        raise DiskError(str(e)) from e
 
 
 def _train(run: RunSpec, cfg):
@@ -305,12 +399,18 @@ def _train(run: RunSpec, cfg):
     return Trainer(model, training_config=cfg, task_spec=data.spec).train(data.train, data.val)
 
 
+def _clip(line: str, limit: int = 2000) -> str:
+    return line if len(line) <= limit else f"{line[:limit]}... ({len(line)} characters)"
+
+
 def _say(rank: int, line: str):
     if rank == 0:
         print(line, flush=True)
 
 
 def _destroy_process_group():
+    if "torch.distributed" not in sys.modules:  # nothing was started (and importing torch costs seconds)
+        return
     import torch.distributed as torch_dist
 
     if torch_dist.is_available() and torch_dist.is_initialized():

@@ -24,9 +24,12 @@ CONFIG_VERSION = 2
 class ConfigError(ValueError):
     """A configuration is invalid. The message has one line per bad field."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], title: str = "invalid TrainingConfig"):
         self.problems = list(problems)
-        super().__init__("invalid TrainingConfig:\n  " + "\n  ".join(self.problems))
+        super().__init__(f"{title}:\n  " + "\n  ".join(self.problems))
+
+    def _render_traceback_(self):  # IPython (Jupyter, Colab) shows the message alone, not a traceback
+        return [f"{type(self).__name__}: {self}"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,7 @@ import platform
 import sys
 
 REQUIRED_MODULES = ("config", "builder", "tasks", "env", "notebook", "persist", "dashboard", "cli", "data", "models",
-                    "engine", "tracking", "drift", "search", "checks", "export", "lint")
+                    "engine", "tracking", "drift", "search", "checks", "export", "lint", "validation")
 
 
 class InstallationError(ImportError):

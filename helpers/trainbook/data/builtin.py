@@ -117,6 +117,20 @@ def _builtin_lm(spec, seed, limit, kind, strength, options):
     return (train, val, current), info, tok
 
 
+def text_cls_counts(available: int, limit: int | None, num_classes: int) -> tuple[int, int, int]:
+    """Windows taken per class (balanced), and of those for train and for val/current each."""
+    n = available if limit is None else min(available, max(1, math.ceil(limit / num_classes * 1.5)))
+    return n, int(n * 2 / 3), max(1, n // 6)
+
+
+def min_data_limit(task: str, spec) -> int:
+    """The smallest data_limit that leaves the built-in data of `task` a training example."""
+    if task != "text-cls":
+        return 1
+    return next(limit for limit in range(1, 10 * spec.num_classes + 10)
+                if text_cls_counts(10**6, limit, spec.num_classes)[1] >= 1)
+
+
 def _builtin_text_cls(spec, seed, limit, kind, strength, options):
     rng = random.Random(seed)
     per_class = []
@@ -125,10 +139,7 @@ def _builtin_text_cls(spec, seed, limit, kind, strength, options):
                    if len(w["input_ids"]) == spec.max_seq_len]
         rng.shuffle(windows)
         per_class.append([{**w, "labels": label} for w in windows])
-    n = min(len(w) for w in per_class)  # balance classes
-    if limit is not None:
-        n = min(n, max(1, math.ceil(limit / spec.num_classes * 1.5)))
-    n_train, n_small = int(n * 2 / 3), max(1, n // 6)
+    n, n_train, n_small = text_cls_counts(min(len(w) for w in per_class), limit, spec.num_classes)
     train = [e for w in per_class for e in w[:n_train]]
     val = [e for w in per_class for e in w[n_train:n_train + n_small]]
     current = [e for w in per_class for e in w[n_train + n_small:n_train + 2 * n_small]]

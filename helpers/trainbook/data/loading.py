@@ -60,6 +60,9 @@ def load_task_data(task: str, source: str = "builtin", seed: int = 0, limit: int
         spec = spec.replace(vocab_size=tok.vocab_size, tokenizer=tok.name, tokenizer_sha=tok.sha)
         info["tokenizer"] = tok.name
     train, val, current = splits
+    if not train:
+        raise DataError(f"{source}: no training examples left with data_limit={limit} (val {len(val)}, current "
+                        f"{len(current)}). HINT: a larger data_limit, or more data")
     if kind != "none" and source != "builtin":
         current = apply_shift(list(current), spec, kind, strength, seed)
     info["current"] = "iid" if kind == "none" else f"shift {kind}:{strength:g}"

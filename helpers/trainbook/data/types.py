@@ -15,6 +15,9 @@ from ..tasks import TaskSpec
 class DataError(ValueError):
     """Input data cannot be used; the message names the file and the problem."""
 
+    def _render_traceback_(self):  # IPython (Jupyter, Colab) shows the message alone, not a traceback
+        return [f"{type(self).__name__}: {self}"]
+
 
 @dataclasses.dataclass(frozen=True)
 class ReadOptions:

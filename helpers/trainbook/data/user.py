@@ -16,6 +16,7 @@ import torch
 from ..tasks import TaskSpec
 from .corpus import Records, tokenized_splits
 from .tables import read_table
+from .sources import SNIFF_BYTES, binary_reason
 from .textfile import iter_segments, segment_size, sha256_files
 from .types import DataError, ReadOptions
 
@@ -50,7 +51,11 @@ def _load_text_files(path: Path, spec, seed, limit, options: ReadOptions):
         raise DataError(f"{path}: folder has no .txt files (lm needs a text file or a folder of .txt)")
     for f in files:
         size = f.stat().st_size
-        if size == 0 or (size < 4096 and not f.read_bytes().strip()):
+        with open(f, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+        if reason := binary_reason(head):
+            raise DataError(f"{f}: not a text file ({reason}); lm reads text files or a folder of .txt")
+        if size == 0 or (size < 4096 and not head.strip()):
             raise DataError(f"{f}: file is empty (lm needs text)")
         if size < 2:
             raise DataError(f"{f}: text is shorter than 2 tokens (bytes); nothing to predict")
@@ -78,6 +83,16 @@ def _sha(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _first_non_utf8_line(path: Path) -> int:
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}

@@ -20,6 +20,7 @@ import torch
 from ..config import ConfigError, TrainingConfig
 from ..data import save_tokenizer
 from ..env import check_strategy, resolve_device
+from ..lock import run_lock
 from ..models.adapter import make_forward
 from ..persist import NullPersister, Persister
 from ..tasks import TaskSpec, collator_for
@@ -101,12 +102,15 @@ class Trainer:
     # ------------------------------------------------------------------ train
     def train(self, train_data, val_data=None, resume: str | None = None, on_epoch_end=None) -> TrainResult:
         # on_epoch_end(row) -> bool: called with each epoch's history row; True stops the run (stopped_early)
-        t0 = time.perf_counter()
         if self.cfg.on_config_change == "new_run":  # same run_name, other settings: a new numbered run folder
             self.cfg = choose_run_folder(dataclasses.replace(self.cfg, resume=resume or self.cfg.resume))
             resume = None
-        cfg, spec = self.cfg, self.spec
         self._check_inputs(train_data, val_data)
+        with run_lock(self.cfg):  # one process per run folder (RunLockedError names the holder); DDP: rank 0
+            return self._train(train_data, val_data, resume, on_epoch_end)
+
+    def _train(self, train_data, val_data, resume, on_epoch_end) -> TrainResult:
+        cfg, spec, t0 = self.cfg, self.spec, time.perf_counter()
         dist = DistContext.from_config(cfg)
         persist = self._persist = Persister.for_config(cfg) if dist.is_main else NullPersister()
         device = resolve_device(cfg.device) if not dist.enabled else dist.device

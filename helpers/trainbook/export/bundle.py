@@ -31,8 +31,10 @@ from ..persist import persist_folder
 from ..tasks import TaskSpec, collator_for
 from .errors import BundleError
 from .files import (BUNDLE_FORMAT, FORMATS, INFERENCE, METADATA, MODEL_CONFIG, PARITY_TOLERANCE, PROGRAM, REFERENCE, TASK_SPEC,
-                    TOKENIZER, TRAINING_CONFIG, WEIGHTS, jsonable, read_json, sha256, verified_metadata, write_json)
+                    TOKENIZER, TRAINING_CONFIG, WEIGHTS, jsonable, read_json, read_record, sha256, verified_metadata, write_json)
 from .model_io import build_model, describe_model, load_weights, save_weights
+from .replace import publish, recover, staging_dir
+from .trust import check_model_size, check_trust
 
 
 def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, out_dir, *,
@@ -66,10 +68,11 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
     if set(formats) - set(FORMATS):
         raise ValueError(f"formats must be among {FORMATS}; got {sorted(set(formats) - set(FORMATS))}")
     model, out_dir = _unwrap(model), Path(out_dir)
+    recover(out_dir)  # a replace that a crash interrupted is finished or undone first
     if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / METADATA).is_file())):
         raise BundleError(f"{out_dir}: exists and is not a trainbook bundle; refusing to replace it. "
                           "HINT: pass an empty or new out_dir")
-    tmp, device = out_dir.with_name(f".{out_dir.name}.tmp"), _device_of(model)
+    tmp, device = staging_dir(out_dir), _device_of(model)
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
@@ -102,7 +105,7 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
         write_json(tmp / METADATA, meta)
 
         # reload what was written and compare its outputs with the in-memory model's
-        reloaded, _ = load_bundle(tmp, device=device)
+        reloaded, _ = load_bundle(tmp, device=device, trust_remote_code=True)  # its code is the caller's own
         diff = _max_abs_diff(_outputs(model, batch, task_spec), _outputs(reloaded, batch, task_spec))
         meta["parity"] = {"max_abs_diff": jsonable(diff, "parity"), "tolerance": PARITY_TOLERANCE,
                           "passed": diff <= PARITY_TOLERANCE, "device": str(device),
@@ -111,9 +114,7 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # no half-written bundle left behind; the error propagates
         raise
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
+    publish(tmp, out_dir)  # the previous bundle stays until the new one is in place
     if not meta["parity"]["passed"]:  # also catches NaN outputs
         raise BundleError(f"{out_dir}: the reloaded bundle's outputs differ from the model's by {diff:.3g} "
                           f"(tolerance {PARITY_TOLERANCE:g}); the bundle is marked failed. HINT: the model's "
@@ -122,33 +123,49 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
     return out_dir
 
 
-def load_bundle(path, device="cpu"):
+def load_bundle(path, device="cpu", *, trust_remote_code: bool = False, strict: bool = True):
     """Verify a bundle's files, rebuild its model and load the weights (safetensors, no pickle).
+
+    Loading runs no code from the bundle unless trust_remote_code=True (see trainbook.export.trust):
+    built-in models need none; a model_code.py in the bundle, or a module not imported yet, is refused.
 
     Args:
         path: the bundle folder. device: where to put the model.
+        trust_remote_code: allow importing the bundle's model_code.py (or a module it names).
+        strict: files that metadata.json does not list are an error (False: a warning).
     Returns:
         (model in eval mode, meta): meta is metadata.json plus `task_spec` (TaskSpec),
         `training_config` (TrainingConfig), `model_config` (dict), `reference_profile` (dict or
         None), `tokenizer` (text tasks: the Tokenizer, from tokenizer.json unless bytes; else None)
         and `bundle_dir` (Path).
     Raises:
-        BundleError: a missing, modified or truncated file (named), an unknown format, a bundle
-            whose parity check failed, or weights that do not fit the rebuilt model.
+        BundleError: a missing, modified, truncated, unreadable or unlisted file (named), an
+            unknown format, code that would run untrusted, a bundle whose parity check failed, or
+            weights that do not fit the rebuilt model.
     """
     bundle = Path(path)
-    meta = verified_metadata(bundle)
+    if not bundle.is_dir() and bundle.name and not bundle.name.startswith("."):
+        recover(bundle)  # a replace interrupted between its renames leaves the bundle beside its place
+    meta = verified_metadata(bundle, strict=strict)
     if meta["parity"] is not None and not meta["parity"]["passed"]:
         raise BundleError(f"{bundle}: this bundle failed its parity check at export (max abs diff "
                           f"{meta['parity']['max_abs_diff']}); refusing to load it. HINT: re-export.")
     model_config = read_json(bundle, MODEL_CONFIG)
-    model = build_model(model_config, bundle)
+    if not isinstance(model_config, dict):
+        raise BundleError(f"{bundle / MODEL_CONFIG}: must hold a JSON object; got {type(model_config).__name__}")
+    task_spec = read_record(bundle, TASK_SPEC, TaskSpec.from_dict)
+    training_config = read_record(bundle, TRAINING_CONFIG, TrainingConfig.from_dict)
+    check_trust(model_config, bundle, trust_remote_code)
+    check_model_size(model_config, bundle)
+    try:
+        model = build_model(model_config, bundle)
+    except (KeyError, TypeError, ValueError) as e:  # a record with missing or wrong-typed entries
+        raise BundleError(f"{bundle / MODEL_CONFIG}: cannot rebuild the model from it ({type(e).__name__}: {e})") from None
     load_weights(model, bundle / WEIGHTS)
     model.to(device).eval()
-    spec = TaskSpec.from_dict(read_json(bundle, TASK_SPEC))
-    meta.update(task_spec=spec, training_config=TrainingConfig.from_dict(read_json(bundle, TRAINING_CONFIG)),
-                model_config=model_config, reference_profile=read_json(bundle, REFERENCE), bundle_dir=bundle,
-                tokenizer=_bundle_tokenizer(bundle, spec))
+    meta.update(task_spec=task_spec, training_config=training_config, model_config=model_config,
+                reference_profile=read_json(bundle, REFERENCE), bundle_dir=bundle,
+                tokenizer=_bundle_tokenizer(bundle, task_spec))
     return model, meta
 
 
@@ -170,7 +187,7 @@ def _bundle_tokenizer(bundle: Path, spec: TaskSpec):
     return tok
 
 
-def check_drift(bundle_path, new_data, sample_size: int | None = None):
+def check_drift(bundle_path, new_data, sample_size: int | None = None, *, trust_remote_code: bool = False):
     """Profile new data and compare it with the bundle's training reference: the production drift check.
 
     Args:
@@ -178,12 +195,13 @@ def check_drift(bundle_path, new_data, sample_size: int | None = None):
         new_data: a dataset or list of examples (like `data.current`), or a path read the way
             inference.py reads it (lm: a text file cut into max_seq_len-byte windows).
         sample_size: passed to profile_dataset.
+        trust_remote_code: passed to load_bundle (a bundle whose model is code inside it needs True).
     Returns:
         DriftReport from `trainbook.drift.compare_profiles(reference, current)`.
     Raises:
         BundleError: the bundle has no reference profile (or any load_bundle error).
     """
-    model, meta = load_bundle(bundle_path)
+    model, meta = load_bundle(bundle_path, trust_remote_code=trust_remote_code)
     reference, spec = meta["reference_profile"], meta["task_spec"]
     if reference is None:
         raise BundleError(f"{bundle_path}: {REFERENCE} is empty; nothing to compare with. HINT: export with "

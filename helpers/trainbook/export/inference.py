@@ -6,6 +6,10 @@ This file is copied into every export bundle as `inference.py`; it finds the bun
 itself and loads it with `trainbook.load_bundle` (sha256-checked, safetensors, no pickle).
 Text is encoded and decoded with the bundle's tokenizer (tokenizer.json; bytes when there is none)
 and class indices are printed as the class names the model was trained with.
+
+Running this file is running the bundle's code, so it loads with trust_remote_code=True: the
+model code in the bundle (model_code/) is imported. Run only bundles you trust; `tb.load_bundle(path)`
+inspects one without running any of its code.
 What <input> is, by task kind:
 - lm: a text file; every non-empty line is a prompt. Prints the greedy continuation
   (its first token is the next-token prediction): `line 3<TAB>'prompt tail'<TAB>-> 'continuation'`.
@@ -208,7 +212,8 @@ def main(argv=None) -> int:
     from trainbook.export.errors import BundleError
 
     try:
-        model, meta = trainbook.load_bundle(bundle, device=args.device)
+        # running this file already runs this bundle's code, so its model_code.py (if any) is trusted too
+        model, meta = trainbook.load_bundle(bundle, device=args.device, trust_remote_code=True)
         lines = predict(model, meta["task_spec"], Path(args.input), args.device, args.max_new_bytes)
     except (InputError, BundleError) as e:
         raise SystemExit(f"error: {e}") from None

@@ -126,6 +126,9 @@ def build_model(model_config: dict, bundle: Path) -> torch.nn.Module:
             return _build_from_code(model_config, bundle)
         if source == "import":
             cls = _import_class(model_config["module"], model_config["qualname"])
+            if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+                raise BundleError(f"{bundle / MODEL_CONFIG}: {model_config['module']}.{model_config['qualname']} is "
+                                  "not an nn.Module class; refusing to call it")
             return _construct(cls, decode_args(model_config.get("kwargs", {}), where=str(bundle / MODEL_CONFIG)),
                               bundle, model_config["qualname"])
     raise BundleError(f"{bundle / MODEL_CONFIG}: unknown model source {source!r}; expected builtin, transformers, "
@@ -190,14 +193,36 @@ def save_weights(model, path: Path) -> dict:
     return aliases
 
 
-def load_weights(model, path: Path):
-    from safetensors import safe_open
+def read_weights(path: Path) -> dict:
+    """The tensors of a safetensors file with tied aliases restored; BundleError naming the file if unreadable."""
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
-    with safe_open(str(path), framework="pt") as fh:
-        aliases = json.loads((fh.metadata() or {}).get("aliases", "{}"))
-    state = load_file(str(path))
-    state.update({alias: state[target] for alias, target in aliases.items()})
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            aliases = json.loads((fh.metadata() or {}).get("aliases", "{}"))
+        state = load_file(str(path))
+        state.update({alias: state[target] for alias, target in aliases.items()})
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise BundleError(f"{path}: not a readable safetensors weights file ({type(e).__name__}: {e}). HINT: "
+                          "re-export the bundle; weights are only ever read with safetensors, never unpickled") from None
+    return state
+
+
+def stored_shapes(path: Path) -> dict:
+    """{name: shape} of the tensors in a safetensors file, read from its header only."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return {name: tuple(fh.get_slice(name).get_shape()) for name in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise BundleError(f"{path}: not a readable safetensors weights file ({type(e).__name__}: {e}). HINT: "
+                          "re-export the bundle; weights are only ever read with safetensors, never unpickled") from None
+
+
+def load_weights(model, path: Path):
+    state = read_weights(path)
     dtypes = {t.dtype for t in state.values() if t.is_floating_point()}
     if len(dtypes) == 1 and dtypes != {torch.float32}:
         model.to(dtypes.pop())  # e.g. a bf16 model stays bf16
