@@ -1,6 +1,6 @@
 """make bench: every benchmark in its own fresh interpreter, one after the other.
 
-    python benchmarks/run_all.py [overhead drift search throughput loading]
+    python benchmarks/run_all.py [overhead drift search throughput lint tokenizers data persist model_check loading]
 
 Each runs in a subprocess so one benchmark's settings (thread counts, imports, caches) cannot
 change the next one's numbers.
@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["overhead", "drift", "search", "throughput", "loading"]
+BENCHES = ["overhead", "drift", "search", "throughput", "lint", "tokenizers", "data", "persist", "model_check", "loading"]
 
 
 def main(names=None) -> int:

@@ -1,9 +1,11 @@
-"""Write notebooks/training.ipynb from the cell sources below, with nbformat.
+"""Write the suite's notebooks from their cell sources, with nbformat: notebooks/training.ipynb
+(cells below) and notebooks/model_check.ipynb (cells in model_check_cells.py); both share the
+setup cells defined here.
 
-    python notebooks/build.py            # rewrite the notebook (outputs stripped)
-    python notebooks/build.py --check    # exit 1 if the committed notebook differs
+    python notebooks/build.py            # rewrite the notebooks (outputs stripped)
+    python notebooks/build.py --check    # exit 1 if a committed notebook differs
 
-The notebook is the product's face; this file is where it is edited. Each cell is
+The notebooks are the product's face; these files are where they are edited. Each cell is
 (kind, id, source); ids are stable so diffs stay small.
 """
 
@@ -18,12 +20,19 @@ REPO = "trainbook/trainbook"  # GitHub owner/name: the one constant the badge an
 NOTEBOOK_PATH = "notebooks/training.ipynb"
 VERSION = "0.1.0"  # must equal trainbook.__version__ (checked by the lint and the tests)
 COLAB_URL = f"https://colab.research.google.com/github/{REPO}/blob/main/{NOTEBOOK_PATH}"
+MODEL_CHECK_URL = f"https://colab.research.google.com/github/{REPO}/blob/main/notebooks/model_check.ipynb"
 
 PARAMETERS = f'''\
 task = "lm"  # @param ["lm", "text-cls", "vision-cls"]
 dataset = "builtin"  # @param {{type:"string"}}
+tokenizer = "byte"  # @param ["byte", "bpe:2000", "hf:gpt2"] {{allow-input: true}}
+text_column = ""  # @param {{type:"string"}}
+label_column = ""  # @param {{type:"string"}}
 data_limit = 800  # @param {{type:"integer"}}
 model_size = "tiny"  # @param ["tiny", "small", "base"]
+# @markdown `model_source`: "builtin" (`model_size` above), a .py file, a folder with model.py + config.json (a Transformer-Builder export), https://.../model.py, gist:<id>[@revision] or hf:<name-or-folder>. Code from a URL or Gist runs here (trust_remote_code=True): read it first. `model_class`: the class to build ("" = config.json's or the only one).
+model_source = "builtin"  # @param {{type:"string"}}
+model_class = ""  # @param {{type:"string"}}
 epochs = 2  # @param {{type:"integer"}}
 batch_size = 16  # @param {{type:"integer"}}
 learning_rate = 0.003  # @param {{type:"number"}}
@@ -41,31 +50,18 @@ n_trials = 2  # @param {{type:"integer"}}
 export_model = True  # @param {{type:"boolean"}}
 helpers_ref = "v{VERSION}"  # @param {{type:"string"}}
 run_name = "notebook"  # @param {{type:"string"}}
-output_dir = "runs"  # @param {{type:"string"}}'''
+output_dir = "runs"  # @param {{type:"string"}}
+# @markdown `persist_dir`: in Colab, a folder under `/content/drive/MyDrive/...` (Drive is mounted for you) keeps a copy of the run that survives a runtime reset; `resume = "never"` starts a new numbered run folder.
+persist_dir = ""  # @param {{type:"string"}}
+resume = "auto"  # @param ["auto", "never"]'''
 
-CELLS = [
-    ("markdown", "title", f'''\
-# trainbook: train, track, check drift, export
-
-[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({COLAB_URL})
-
-Fill the form below and run all cells. Everything runs offline on built-in data (the Python
-standard library's own source for text, scikit-learn's digits for images) unless you point
-`dataset` at your own files. A GPU is used when there is one.
-
-Headless, from a checkout:
-
-```
-make run                                   # writes runs/notebook/
-papermill notebooks/training.ipynb out.ipynb -p epochs 5 -p batch_size 8 -p task vision-cls
-```'''),
-    ("parameters", "parameters", PARAMETERS),
+_SETUP = [
     ("markdown", "setup-md", '''\
 ## Setup
 
 In Colab the helper package is installed from the repository at `helpers_ref`, only when it is
 missing or another version; elsewhere the local checkout is used. `verify_installation` fails
-loudly when the version is wrong.'''),
+loudly when the version is wrong.<<DRIVE_MD>>'''),
     ("code", "setup", f'''\
 import importlib
 import importlib.metadata
@@ -89,7 +85,7 @@ if IN_COLAB:
     from google.colab import output
 
     output.enable_custom_widget_manager()
-    if installed_trainbook_version() != WANTED_VERSION:
+<<DRIVE>>    if installed_trainbook_version() != WANTED_VERSION:
         %pip install -q "trainbook @ git+{{REPO_URL}}@{{helpers_ref}}#subdirectory=helpers"
         for name in [m for m in sys.modules if m == "trainbook" or m.startswith("trainbook.")]:
             del sys.modules[name]
@@ -103,47 +99,128 @@ elif importlib.util.find_spec("trainbook") is None:
 import trainbook as tb
 
 installed_version = tb.verify_installation(f"=={{WANTED_VERSION}}")'''),
+]
+
+DRIVE_MD = """ A `persist_dir` under `/content/drive` mounts Google Drive
+(Colab asks for access once per runtime)."""
+DRIVE_MOUNT = """\
+    if persist_dir.startswith("/content/drive/") and not os.path.isdir("/content/drive/MyDrive"):
+        from google.colab import drive
+
+        drive.mount("/content/drive")  # persist_dir is on Google Drive: mount it once per runtime
+"""
+
+
+def setup_cells(mount_drive: bool) -> list[tuple]:
+    """The setup cells every notebook of the suite starts with (the Colab install + verify contract).
+    With mount_drive (the training notebook) a `persist_dir` under /content/drive mounts Google Drive."""
+    return [(kind, name, source.replace("<<DRIVE>>", DRIVE_MOUNT if mount_drive else "")
+             .replace("<<DRIVE_MD>>", DRIVE_MD if mount_drive else "")) for kind, name, source in _SETUP]
+
+
+CELLS = [
+    ("markdown", "title", f'''\
+# trainbook: train, track, check drift, export
+
+[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({COLAB_URL})
+
+Fill the form below and run all cells. Everything runs offline on built-in data (the Python
+standard library's own source for text, scikit-learn's digits for images) unless you point
+`dataset` at your own files (a text file for `lm`, a CSV/TSV/JSONL table for `text-cls`, an image
+folder for `vision-cls`) or at `hf:<dataset name or save_to_disk folder>`. Text is byte-level
+unless `tokenizer` says `bpe:<vocab size>` (trained on your train split) or `hf:<tokenizer>`;
+`text_column`/`label_column` name your table's columns (empty: found by name and printed).
+A GPU is used when there is one. Check a model before training it with the suite's
+[model check notebook]({MODEL_CHECK_URL}).
+
+Headless, from a checkout:
+
+```
+make run                                   # writes runs/notebook/
+papermill notebooks/training.ipynb out.ipynb -p epochs 5 -p batch_size 8 -p task vision-cls
+```'''),
+    ("parameters", "parameters", PARAMETERS),
+    *setup_cells(mount_drive=True),
     ("code", "environment", '''\
 env = tb.environment()
 for key, value in env.items():
     print(f"{key:<15} {value}")
 print(f"{'precision':<15} {precision} -> {env['auto_precision'] if precision == 'auto' else precision}")'''),
-    ("markdown", "data-md", '''\
-## Data
-
-`train` and `val` never share a source file; `current` is held-out data for the drift check
-(shifted when `drift_shift` is not "none").'''),
-    ("code", "data", '''\
-data = tb.load_task_data(task, source=dataset, seed=seed, limit=data_limit or None,
-                         shift=None if drift_shift == "none" else drift_shift)
-spec = data.spec
-print(data.describe())'''),
-    ("markdown", "model-md", "## Model"),
-    ("code", "model", '''\
-model = tb.build_model(spec, size=model_size, seed=seed)
-print(f"{type(model).__name__}: {tb.count_parameters(model):,} parameters")'''),
     ("markdown", "config-md", '''\
 ## Training config
 
-Built from the `quick` preset with the form's values, validated, and saved in the run folder.'''),
+Every form value is checked here, before any data or model work, against this machine too (device,
+precision, folders and free space, data files, search settings). All problems are listed at once,
+one line each with a HINT. The config is built from the `quick` preset with the form's values.
+
+The run folder is `output_dir/run_name` when it is new or holds a run with the same settings (that
+run resumes). Changed the form and kept `run_name`? Then this run gets a new folder `run_name-2`
+(then `-3` ...) and one line says which fields changed; an existing run's `training_config.json`
+is never overwritten. `resume = "never"` always starts a new numbered folder.'''),
     ("code", "config", '''\
-training_config = (
-    tb.TrainingConfigBuilder.preset("quick")
-    .with_run(run_name=run_name, output_dir=output_dir, seed=seed)
-    .with_training(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                   weight_decay=weight_decay, warmup_ratio=warmup_ratio,
-                   gradient_accumulation_steps=gradient_accumulation_steps)
-    .with_precision(precision=precision)
-    .with_tracking(wandb_mode=wandb_mode, wandb_project=wandb_project)
-    .build()
-)
+training_config = tb.validate_run(
+    preset="quick", run_name=run_name, output_dir=output_dir, seed=seed,
+    epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
+    warmup_ratio=warmup_ratio, gradient_accumulation_steps=gradient_accumulation_steps,
+    precision=precision, wandb_mode=wandb_mode, wandb_project=wandb_project,
+    resume=resume, persist_dir=persist_dir, on_config_change="new_run",
+    task=task, dataset=dataset, data_limit=data_limit, tokenizer=tokenizer, text_column=text_column,
+    label_column=label_column, model_source=model_source, model_class=model_class, model_size=model_size,
+    drift_shift=drift_shift, run_hp_search=run_hp_search, search_method=search_method, n_trials=n_trials,
+    export_model=export_model)
+training_config = tb.choose_run_folder(training_config)
 run_dir = training_config.run_dir
-training_config.save(run_dir / "training_config.json")
+if not (run_dir / "training_config.json").exists():
+    training_config.save(run_dir / "training_config.json")
 print(training_config.summary())'''),
+    ("markdown", "data-md", '''\
+## Data
+
+`train` and `val` never share a source file (your own text: a segment of it); `current` is
+held-out data for the drift check (shifted when `drift_shift` is not "none"). The tokenizer fixes
+the model's vocabulary and travels with the run folder and the exported bundle.'''),
+    ("code", "data", '''\
+data = tb.load_task_data(task, source=dataset, seed=seed, limit=data_limit or None,
+                         shift=None if drift_shift == "none" else drift_shift,
+                         tokenizer=tokenizer,
+                         text_column=text_column or None, label_column=label_column or None)
+spec = data.spec
+print(data.describe())
+if spec.modality == "text":
+    print(f"tokenizer {spec.tokenizer}: vocabulary {spec.vocab_size}")'''),
+    ("markdown", "model-md", '''\
+## Model
+
+A built-in model of size `model_size`, or your own from `model_source`: a file, a folder (model.py
+and config.json, as Transformer Builder exports it), a URL, a GitHub Gist or a transformers model
+(`hf:`). Fetched code is cached with the sha256 of every file, printed below; pin a Gist revision
+(`gist:<id>@<revision>`) to train the same code every time.'''),
+    ("code", "model", '''\
+import copy
+
+import torch
+
+if model_source == "builtin":
+    model = tb.build_model(spec, size=model_size, seed=seed)
+    model_origin = {"kind": "builtin", "source": f"size {model_size}"}
+else:
+    torch.manual_seed(seed)  # your model initialises its weights from torch's global generator
+    model = tb.load_model(model_source, class_name=model_class or None, task_spec=spec,
+                          trust_remote_code=model_source.startswith(("https://", "http://", "gist:")))
+    model_origin = model.trainbook_source
+untrained_model = copy.deepcopy(model) if run_hp_search and model_source != "builtin" else None
+model_sha256 = (model_origin.get("fetched") or {}).get("sha256", {})
+print(f"{type(model).__name__}: {tb.count_parameters(model):,} parameters, from {model_origin['kind']} "
+      f"{model_origin['source']}")
+for file_name, digest in model_sha256.items():
+    print(f"  {file_name} sha256 {digest}")'''),
     ("markdown", "train-md", '''\
 ## Train
 
 Checkpoints go to `run_dir/checkpoints`; running this cell again resumes from the newest one.
+With `persist_dir`, every checkpoint (and the logs, results and export bundle) is also copied to
+`persist_dir/<run folder>` in the background; after a runtime reset, Run all resumes from there.
+A finished run is loaded, not trained again, and reports what it recorded when it finished.
 W&B: `wandb_mode="auto"` logs online when an API key is available (the Colab secret
 `WANDB_API_KEY`, the `WANDB_API_KEY` variable, or `wandb login`), otherwise offline into
 `run_dir/wandb/`; the Results cell prints the run URL or the `wandb sync` command.'''),
@@ -160,10 +237,12 @@ display(Image(filename=str(curves_path)))'''),
     ("code", "results", '''\
 first, last = result.history[0], result.history[-1]
 tb.show_table(result.history, columns=[k for k in last if k != "epoch_time_s"])
-tb.record(run_dir, task=task, epochs=len(result.history), total_steps=result.total_steps,
+tb.record(run_dir, task=task, tokenizer=spec.tokenizer, vocab_size=spec.vocab_size,
+          class_names=list(spec.class_names), epochs=len(result.history), total_steps=result.total_steps,
           first_val_loss=first["val_loss"], final_val_loss=last["val_loss"],
           best_metric=result.best_metric, best_epoch=result.best_epoch,
-          wall_time_s=result.wall_time_s, final=last)
+          wall_time_s=result.wall_time_s, final=last, model_class=type(model).__name__,
+          model_parameters=tb.count_parameters(model), model_origin=model_origin["kind"], model_sha256=model_sha256)
 print(f"best {result.best_metric_name} {result.best_metric:.4f} at epoch {result.best_epoch}")
 print(f"run folder: {run_dir}")
 tracking = result.tracking or {}
@@ -174,6 +253,8 @@ elif tracking.get("wandb_sync_command"):
     print(f"upload it with: {tracking['wandb_sync_command']}")
 else:
     print(f"W&B: {tracking.get('wandb_mode', 'not used')}; metrics in {run_dir / 'metrics.jsonl'}")
+if result.persist:
+    print(f"persisted to {result.persist['dir']} ({result.persist['files']} copies in the background)")
 tb.record(run_dir, wandb_mode=tracking.get("wandb_mode"), wandb_dir=tracking.get("wandb_dir"))'''),
     ("markdown", "drift-md", '''\
 ## Drift
@@ -213,7 +294,8 @@ if run_hp_search:
         search_space = {"learning_rate": tb.loguniform(1e-4, 3e-2), "weight_decay": tb.uniform(0.0, 0.1)}
     search_result = tb.run_search(
         training_config, search_space,
-        model_factory=lambda: tb.build_model(spec, size=model_size, seed=seed),
+        model_factory=((lambda: tb.build_model(spec, size=model_size, seed=seed)) if model_source == "builtin"
+                       else (lambda: copy.deepcopy(untrained_model))),
         train_data=data.train, val_data=data.val, task_spec=spec,
         method=search_method, n_trials=n_trials, metric="val_loss", mode="min", seed=seed,
         prune="median", search_dir=run_dir / f"search-{search_method}")
@@ -241,7 +323,9 @@ else:
 A bundle folder in `run_dir/bundle`: the weights (safetensors), the model, training and task
 configs, the drift reference profile from above, `metadata.json` (versions, metrics, sha256 of
 every file) and `inference.py`. It is reloaded and compared with the trained model before it is
-used; then `inference.py` runs on a few validation samples in a fresh Python process.'''),
+used; then `inference.py` runs on a few validation samples in a fresh Python process. This notebook
+trusts the bundle it just wrote; `tb.load_bundle(path)` on a bundle from elsewhere runs none of its
+code (see the README on bundles).'''),
     ("code", "export", '''\
 if export_model:
     import subprocess
@@ -253,7 +337,9 @@ if export_model:
         metrics={"best_metric_name": result.best_metric_name, "best_metric": result.best_metric,
                  "best_epoch": result.best_epoch},
         example_batch=[data.val[i] for i in range(min(8, len(data.val)))])
-    bundle_model, bundle_meta = tb.load_bundle(bundle_dir)
+    # this notebook wrote the bundle a moment ago from its own model, so its code (if any) is trusted;
+    # a bundle from anyone else: load it with the default trust_remote_code=False (runs no bundle code)
+    bundle_model, bundle_meta = tb.load_bundle(bundle_dir, trust_remote_code=True)
     bundle_parity = bundle_meta["parity"]["max_abs_diff"]
     print(f"bundle {bundle_dir}: {', '.join(sorted(bundle_meta['files']))}")
     print(f"reload parity: max abs diff {bundle_parity:.2e} (tolerance {bundle_meta['parity']['tolerance']:g})")
@@ -263,13 +349,24 @@ if export_model:
     if inference.returncode != 0:
         raise RuntimeError(f"inference.py failed:\\n{inference.stderr}")
     print(f"$ python {bundle_dir / 'inference.py'} {samples}\\n{inference.stdout}")
-    tb.record(run_dir, bundle_parity=bundle_parity, bundle_path=str(bundle_dir))
+    tb.record(run_dir, bundle_parity=bundle_parity, bundle_path=str(bundle_dir),
+              inference_lines=inference.stdout.splitlines())
 else:
     print("export_model is False: no bundle written")'''),
 ]
 
 
-def build() -> nbformat.NotebookNode:
+def notebooks() -> dict:
+    """{file name in notebooks/: cells} for every notebook of the suite."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    from model_check_cells import model_check_cells
+
+    return {"training.ipynb": CELLS, "model_check.ipynb": model_check_cells(REPO, VERSION, setup_cells(mount_drive=False))}
+
+
+def build(cells=CELLS) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
@@ -277,7 +374,7 @@ def build() -> nbformat.NotebookNode:
         "colab": {"provenance": []},
         "accelerator": "GPU",
     }
-    for kind, cell_id, source in CELLS:
+    for kind, cell_id, source in cells:
         if kind == "markdown":
             cell = nbformat.v4.new_markdown_cell(source)
         else:
@@ -303,16 +400,18 @@ def render(nb) -> str:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    path = Path(__file__).resolve().parent / "training.ipynb"
-    text = render(build())
-    if "--check" in argv:
-        if not path.exists() or path.read_text() != text:
-            print(f"{path} is out of date: run python notebooks/build.py")
-            return 1
-        return 0
-    path.write_text(text)
-    print(f"wrote {path}")
-    return 0
+    stale = 0
+    for name, cells in notebooks().items():
+        path = Path(__file__).resolve().parent / name
+        text = render(build(cells))
+        if "--check" in argv:
+            if not path.exists() or path.read_text() != text:
+                print(f"{path} is out of date: run python notebooks/build.py")
+                stale += 1
+            continue
+        path.write_text(text)
+        print(f"wrote {path}")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from trainbook import cli
 from trainbook.config import ConfigError
@@ -131,7 +132,7 @@ def test_unreadable_config_files_exit_2_without_a_traceback(tmp_path, capsys, co
 def test_a_missing_dataset_path_exits_2_naming_it(tmp_path, capsys):
     path = write_config(tmp_path, **quick(tmp_path, dataset=str(tmp_path / "nope")))
     assert cli.main(["train", "--config", path]) == 2
-    assert f"{tmp_path / 'nope'}: does not exist" in capsys.readouterr().err
+    assert f"dataset={str(tmp_path / 'nope')!r} does not exist. HINT: dataset='builtin'" in capsys.readouterr().err
 
 
 # --- --set ---
@@ -198,3 +199,149 @@ def test_an_ambiguous_model_file_asks_for_model_class(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "2 nn.Module classes ['BagOfBytes', 'Other']" in err and "the config key is model_class" in err
     assert "Traceback" not in err and not (tmp_path / "runs").exists()
+
+
+def test_data_keys_are_checked_with_the_rest():
+    with pytest.raises(ConfigError) as e:
+        cli.build_run_config({"task": "vision-cls", "tokenizer": "bpe:2000", "text_column": "", "skip_bad_rows": "yes"})
+    text = str(e.value)
+    assert "tokenizer applies to text tasks only (task is 'vision-cls')" in text
+    assert "text_column must be a non-empty string or null; got ''" in text
+    assert "skip_bad_rows must be true or false; got 'yes'" in text
+    with pytest.raises(ConfigError, match=r"tokenizer must be 'byte', 'bpe:<vocab_size>'"):
+        cli.build_run_config({"task": "lm", "tokenizer": "gpt2"})
+
+
+def test_table_columns_tokenizer_and_bad_rows_reach_the_data(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TRAINBOOK_CACHE_DIR", str(tmp_path / "cache"))
+    rows = "".join(f"{i},text number {i} is {'good' if i % 2 else 'bad'},{'up' if i % 2 else 'down'}\n" for i in range(60))
+    (tmp_path / "t.csv").write_text("id,body_text,stars\n" + rows + "61,,up\n")
+    path = write_config(tmp_path, **quick(tmp_path, task="text-cls", dataset=str(tmp_path / "t.csv"), data_limit=None,
+                                          max_seq_len=32))
+    assert cli.main(["train", "--config", path]) == 2
+    assert "cannot tell which columns" in capsys.readouterr().err
+    assert cli.main(["train", "--config", path, "--set", "text_column=body_text", "--set", "label_column=stars"]) == 2
+    assert "t.csv:62: empty text" in capsys.readouterr().err
+    assert cli.main(["train", "--config", path, "--set", "text_column=body_text", "--set", "label_column=stars",
+                     "--set", "skip_bad_rows=true", "--set", "tokenizer=bpe:300"]) == 0
+    run_dir = tmp_path / "runs" / "run"
+    assert json.loads((run_dir / "tokenizer" / "trainbook_tokenizer.json").read_text())["name"] == "bpe:300"
+
+
+def test_a_model_source_folder_is_trained_with_its_config_json(tmp_path, capsys):
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "model.py").write_text(USER_MODEL + "\n\nclass Other(BagOfBytes):\n    pass\n")
+    (tmp_path / "export" / "config.json").write_text(json.dumps({"class_name": "Other", "num_classes": 6}))
+    path = write_config(tmp_path, **quick(tmp_path, task="text-cls", model_source=str(tmp_path / "export"),
+                                          max_seq_len=24, data_limit=24))
+    assert cli.main(["train", "--config", path]) == 0
+    assert "training text-cls" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("keys,message", [
+    (dict(model_source="gist:aa5a315d61ae9438b18d"), 'is code fetched from the internet; it runs only with '
+                                                      '"trust_remote_code": true in the config'),
+    (dict(model_source="nowhere/model.py"), "nowhere/model.py: no such model file or folder"),
+])
+def test_model_source_problems_are_one_line_each(keys, message, tmp_path, capsys):
+    path = write_config(tmp_path, **quick(tmp_path, **keys))
+    assert cli.main(["train", "--config", path]) == 2
+
+
+# --- every user error exits 2 with one message naming the key (issue's probe list) ---
+
+def _raw_config(tmp_path, data: bytes) -> str:
+    path = tmp_path / "run.json"
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.parametrize("data,message", [
+    (b"\xff\xfe{\x00\"task\x00\"", "is not UTF-8 text (byte 0 is b'\\xff')"),
+    (Path(sys.executable).read_bytes()[:4096], "is not UTF-8 text"),
+    (b"[" * 100_000 + b"]" * 100_000, "the JSON value is nested too deeply"),
+    (b'{"task": "lm", "epochs": ' + b"7" * 5001 + b"}", "a number with 5001 digits; no setting takes a number that long"),
+], ids=["non-utf8", "binary", "deeply-nested", "5001-digit-integer"])
+def test_unreadable_config_file_content_exits_2_without_a_traceback(tmp_path, capsys, data, message):
+    assert cli.main(["train", "--config", _raw_config(tmp_path, data)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_model_file_and_model_source_are_exclusive_and_trust_is_a_boolean():
+    with pytest.raises(ConfigError) as e:
+        cli.build_run_config({"task": "lm", "model_file": "m.py", "model_source": "gist:1", "model_size": "tiny",
+                              "trust_remote_code": "yes"})
+    assert e.value.problems == ["model_file and model_source both name a model; keep one (model_source takes any source)",
+                                "model_size applies to built-in models only; remove it or remove model_file",
+                                "trust_remote_code must be true or false; got 'yes'"]
+
+
+@pytest.mark.parametrize("item,message", [
+    ("epochs=" + "7" * 5001, "--set epochs=...: a number with 5001 digits"),
+    ("dropout=" + "[" * 100_000, "--set dropout=...: the JSON value is nested too deeply"),
+    ("seed=" + "[" * 5000 + "]" * 5000, "--set seed=...: the JSON value is nested too deeply"),
+])
+def test_set_values_that_json_cannot_hold_are_named(tmp_path, capsys, item, message):
+    path = write_config(tmp_path, **quick(tmp_path))
+    assert cli.main(["train", "--config", path, "--set", item]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+PROBES = [  # --set values that used to pass the config and fail at run time (exit 1 with a traceback)
+    ("device=cuda:1", "device", "device='cuda:1' but this machine has"),
+    ("device=cuda", "device", "device='cuda' but this machine has"),
+    ("precision=fp16", "precision", "precision='fp16' needs a CUDA GPU"),
+    ("max_seq_len=18446744073709551616", "max_seq_len", "max_seq_len=18446744073709551616 with batch_size=16 needs ~"),
+    ("max_seq_len=1000000000", "max_seq_len", "max_seq_len=1000000000 with batch_size=16 needs ~"),
+    ("run_name=" + "r" * 300, "run_name", "run_name is 300 characters long; at most 100"),
+    ('output_dir="runs\\u0000x"', "output_dir", "output_dir contains a NUL byte"),
+    ("data_limit=1", "data_limit", "data_limit=1 leaves no training examples of the built-in text-cls data"),
+    ("model_file={tmp}/run.json", "model_file", "is not a .py file"),
+    ("resume={tmp}/run.json", "resume", "is not a zip archive written by torch.save"),
+    ("dataset=/bin/ls", "dataset", "dataset='/bin/ls' is not a text file (it holds NUL bytes"),
+    ("dataset=hf:imdb", "dataset", "dataset='hf:imdb' needs the datasets package, which is not installed"),
+]
+
+
+@pytest.mark.parametrize("item,key,message", PROBES, ids=[p[0][:30] for p in PROBES])
+def test_values_this_machine_cannot_run_exit_2_before_any_work(tmp_path, capsys, monkeypatch, item, key, message):
+    import trainbook.data
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data was loaded before validation refused the run")
+
+    monkeypatch.setattr(trainbook.data, "load_task_data", no_data)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the probes assume a machine without CUDA
+    monkeypatch.setitem(sys.modules, "datasets", None)              # and without the datasets package
+    task = "lm" if key in ("max_seq_len", "dataset") else "text-cls"
+    path = write_config(tmp_path, **quick(tmp_path, task=task))
+    assert cli.main(["train", "--config", path, "--set", item.format(tmp=tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "HINT:" in err and "Traceback" not in err and "weights_only=False" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_every_problem_of_file_set_and_machine_is_listed_in_one_message(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    path = write_config(tmp_path, **quick(tmp_path, task="lm", learning_rat=1.0))
+    assert cli.main(["train", "--config", path, "--set", "device=cuda:1", "--set", "epochs=0", "--set",
+                     "dataset=/bin/ls", "--set", "seed=" + "1" * 5000]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"error: config {path}:"
+    assert [line.strip().split(" ")[0].split("=")[0] for line in lines[1:]] == [
+        "--set", "unknown", "epochs", "device", "dataset"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--set", "device=cuda:7"], "device='cuda:7' but this machine has"),
+    (["--set", "dataset=/bin/ls"], "dataset='/bin/ls' is not a text file"),
+    (["--set", "resume=/bin/ls"], "resume: checkpoint /bin/ls is unreadable"),
+])
+def test_as_a_real_process_user_errors_exit_2_with_one_message(tmp_path, args, message):
+    path = write_config(tmp_path, **quick(tmp_path, task="lm"))
+    env = {k: v for k, v in os.environ.items() if k not in TORCHRUN_VARS}
+    proc = subprocess.run([sys.executable, "-m", "trainbook", "train", "--config", path, *args],
+                          capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -13,6 +13,7 @@ the run wrote and everything it printed.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -114,13 +115,17 @@ def make_kernel_venv(base_python: Path, root: Path) -> tuple[Path, Path]:
 
 
 def run_colab_notebook(root: Path, python: Path, repo: Path, helpers_ref: str, detect: str, pip_cache: Path,
-                       notebook: Path = NOTEBOOK):
+                       notebook: Path = NOTEBOOK, params: dict | None = None, drive_dir: Path | None = None,
+                       kernel_startup: str = ""):
     """Run a notebook with papermill in a simulated Colab kernel; return (proc, out_nb, log_path).
 
     Args:
         detect: "env" sets COLAB_RELEASE_TAG; "module" imports google.colab at kernel start instead
             (as Colab does), so each half of the notebook's IN_COLAB test is exercised by one run.
         notebook: the notebook to run; a second run under the same root reuses its venv and home.
+        params: parameters over SMALL_RUN.
+        drive_dir: the folder standing in for Google Drive (COLAB_STUB_DRIVE_DIR).
+        kernel_startup: code the kernel runs at start (an IPython startup file), "" for none.
     """
     home, workdir, tmp = root / "home", root / "work", root / "tmp"
     for d in (home, workdir, tmp):
@@ -131,10 +136,11 @@ def run_colab_notebook(root: Path, python: Path, repo: Path, helpers_ref: str, d
             "display_name": "Python 3 (simulated Colab)", "language": "python",
             "env": {"PYTHONPATH": str(STUB_PATH)}}   # the stub is on the kernel's path only
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    startup = home / ".ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
     if detect == "module":
-        startup = home / ".ipython" / "profile_default" / "startup"
-        startup.mkdir(parents=True, exist_ok=True)
         (startup / "00-colab.py").write_text("import google.colab\n")
+    (startup / "10-test.py").write_text(kernel_startup)
     log_path = root / "colab_calls.jsonl"
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("WANDB_", "COLAB_", "TRAINBOOK_", "JUPYTER", "IPYTHON", "PYTHONPATH",
@@ -147,8 +153,11 @@ def run_colab_notebook(root: Path, python: Path, repo: Path, helpers_ref: str, d
                WANDB_BASE_URL="http://127.0.0.1:9", WANDB_ERROR_REPORTING="false")
     if detect == "env":
         env["COLAB_RELEASE_TAG"] = "sim"
+    if drive_dir is not None:
+        env["COLAB_STUB_DRIVE_DIR"] = str(drive_dir)
     out_nb = root / f"executed-{notebook.stem}.ipynb"
-    params = [a for k, v in {**SMALL_RUN, "helpers_ref": helpers_ref}.items() for a in ("-p", k, str(v))]
+    params = [a for k, v in {**SMALL_RUN, **(params or {}), "helpers_ref": helpers_ref}.items()
+              for a in ("-p", k, str(v))]
     cmd = [sys.executable, "-m", "papermill", str(notebook), str(out_nb), "-k", KERNEL_NAME,
            "--cwd", str(workdir), "--log-output", "--no-progress-bar", *params]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=NOTEBOOK_TIMEOUT_S)
@@ -215,10 +224,10 @@ def test_stub_is_namespace_friendly_and_refuses_to_import_outside_tests(tmp_path
             f"drive.mount({str(tmp_path / 'drive')!r})\n"
             "output.enable_custom_widget_manager()\n")
     env = {**os.environ, "PYTHONPATH": str(STUB_PATH), "COLAB_STUB_LOG": str(log),
-           "COLAB_STUB_SECRET_WANDB_API_KEY": "secret-value"}
+           "COLAB_STUB_SECRET_WANDB_API_KEY": "secret-value", "COLAB_STUB_DRIVE_DIR": str(tmp_path / "drive-data")}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "raised Secret MISSING does not exist."
+    assert done.stdout.strip() == f"raised Secret MISSING does not exist.\nMounted at {tmp_path / 'drive'}"
     assert (tmp_path / "drive" / "MyDrive").is_dir()
     calls = [(c["call"], c["args"][:1]) for c in stub_calls(log)]
     assert calls == [("userdata.get", ["WANDB_API_KEY"]), ("userdata.get", ["MISSING"]),
@@ -232,6 +241,44 @@ def test_stub_is_namespace_friendly_and_refuses_to_import_outside_tests(tmp_path
     plain = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     missing = subprocess.run([sys.executable, "-c", "import google.colab"], env=plain, capture_output=True, text=True)
     assert "No module named 'google.colab'" in missing.stderr
+
+
+def run_stub(code: str, tmp_path: Path, **env_extra):
+    env = {**os.environ, "PYTHONPATH": str(STUB_PATH), "COLAB_STUB_LOG": str(tmp_path / "calls.jsonl"), **env_extra}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+
+
+def test_stub_drive_mount_follows_colabs_contract_and_keeps_files_across_a_reset(tmp_path):
+    backing, mnt = tmp_path / "drive-data", tmp_path / "content" / "drive"
+    mount = f"from google.colab import drive; drive.mount({str(mnt)!r})"
+    assert "Mountpoint must be in a directory that exists" in run_stub(mount, tmp_path,
+                                                                       COLAB_STUB_DRIVE_DIR=str(backing)).stderr
+    (tmp_path / "content").mkdir()
+    spaced = run_stub("from google.colab import drive; drive.mount('/content/my drive')", tmp_path,
+                      COLAB_STUB_DRIVE_DIR=str(backing))
+    assert "ValueError: Mountpoint must not contain a space." in spaced.stderr
+    unset = run_stub(mount, tmp_path)
+    assert "COLAB_STUB_DRIVE_DIR is not set" in unset.stderr and "HINT" in unset.stderr
+    mnt.mkdir()
+    (mnt / "stray.txt").write_text("")
+    assert "Mountpoint must not already contain files" in run_stub(mount, tmp_path,
+                                                                   COLAB_STUB_DRIVE_DIR=str(backing)).stderr
+    (mnt / "stray.txt").unlink()
+
+    first = run_stub(mount + "; open('" + str(mnt / "MyDrive" / "kept.txt") + "', 'w').write('x')", tmp_path,
+                     COLAB_STUB_DRIVE_DIR=str(backing))
+    assert first.returncode == 0 and first.stdout == f"Mounted at {mnt}\n", first.stderr
+    assert (backing / "MyDrive" / "kept.txt").read_text() == "x"
+    again = run_stub(mount, tmp_path, COLAB_STUB_DRIVE_DIR=str(backing))
+    assert again.stdout == (f"Drive already mounted at {mnt}; to attempt to forcibly remount, "
+                            f'call drive.mount("{mnt}", force_remount=True).\n')
+    forced = run_stub(mount.replace(")", ", force_remount=True)"), tmp_path, COLAB_STUB_DRIVE_DIR=str(backing))
+    assert forced.stdout == f"Mounted at {mnt}\n", forced.stderr
+    mnt.unlink()   # a runtime reset: /content is wiped, Drive keeps its files
+    assert run_stub(mount, tmp_path, COLAB_STUB_DRIVE_DIR=str(backing)).returncode == 0
+    assert (mnt / "MyDrive" / "kept.txt").read_text() == "x"
+    assert [c["args"] for c in stub_calls(tmp_path / "calls.jsonl") if c["call"] == "drive.mount"][-1] == \
+        [str(mnt), "False", "False"]
 
 
 @pytest.mark.parametrize("secret, no_access, expected", [
@@ -346,3 +393,82 @@ def test_colab_setup_fails_when_ref_differs_from_package_version(tagged_repo, pi
     # IN_COLAB came from google.colab being imported at kernel start (no COLAB_RELEASE_TAG in this run)
     assert [c["call"] for c in stub_calls(log_path)][:1] == ["output.enable_custom_widget_manager"]
     assert_key_never_written(tmp_path, proc)
+
+
+# ---------------------------------------------------------------------------- persist_dir on the stand-in Drive
+
+CONTENT = Path("/content")   # Colab's working folder; Drive is mounted at /content/drive
+# In the kernel: SIGKILL at the moment the second step checkpoint is renamed into Drive (one is persisted)
+KILL_AT_SECOND_PERSISTED_CHECKPOINT = """\
+import os, signal, sys
+_persisted = set()
+def _kill_at_second_persisted_checkpoint(event, args):
+    if event == "os.rename":
+        dst = os.path.abspath(os.fspath(args[1]))
+        if dst.startswith("/content/drive/") and os.path.basename(dst).startswith("step-"):
+            _persisted.add(dst)
+            if len(_persisted) == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+sys.addaudithook(_kill_at_second_persisted_checkpoint)
+"""
+
+
+@pytest.fixture
+def colab_content(tmp_path):
+    """/content as in Colab (created when missing) for one test at a time; yields the folder standing in for Drive."""
+    with open(Path(os.environ.get("TMPDIR", "/tmp")) / "trainbook-colab-content.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)   # another pytest run on this machine waits here
+        created = not CONTENT.exists()
+        try:
+            CONTENT.mkdir(exist_ok=True)
+        except PermissionError:
+            pytest.skip("the Drive stand-in mounts at /content/drive as in Colab; this user may not create "
+                        "/content (HINT: run as root, or create /content writable for this user)")
+        mount = CONTENT / "drive"
+        if mount.is_symlink():
+            mount.unlink()   # the stand-in's link, left by an interrupted run of this test
+        assert not mount.exists(), f"{mount} exists and is not the Drive stand-in's link; move it away"
+        try:
+            yield tmp_path / "google-drive"
+        finally:
+            if mount.is_symlink():
+                mount.unlink()
+            if created and not any(CONTENT.iterdir()):
+                CONTENT.rmdir()
+
+
+@pytest.mark.slow
+def test_colab_persist_dir_on_drive_survives_a_runtime_reset(tagged_repo, pip_cache, tmp_path, colab_content):
+    version, drive = trainbook_version(), colab_content
+    python, site = make_kernel_venv(Path(sys.executable), tmp_path)
+    params = {"persist_dir": "/content/drive/MyDrive/tb", "epochs": 3, "export_model": False}
+    killed, _, log_path = run_colab_notebook(tmp_path, python, tagged_repo, f"v{version}", detect="env",
+                                             pip_cache=pip_cache, params={**params, "wandb_mode": "disabled"},
+                                             drive_dir=drive, kernel_startup=KILL_AT_SECOND_PERSISTED_CHECKPOINT)
+    assert killed.returncode != 0 and "DeadKernelError" in killed.stderr, killed.stderr[-3000:]
+    persisted = drive / "MyDrive" / "tb" / "colab-sim"
+    steps = sorted(p.name for p in (persisted / "checkpoints").glob("step-*.pt"))
+    assert len(steps) == 1 and (persisted / "training_config.json").is_file(), steps
+    mounts = [c["args"] for c in stub_calls(log_path) if c["call"] == "drive.mount"]
+    assert mounts == [["/content/drive", "False", "False"]]
+
+    # a runtime reset wipes the local disk and unmounts Drive; then Run all
+    shutil.rmtree(tmp_path / "work" / "runs")
+    (CONTENT / "drive").unlink()
+    calls_before = len(stub_calls(log_path))
+    proc, out_nb, _ = run_colab_notebook(tmp_path, python, tagged_repo, f"v{version}", detect="env",
+                                         pip_cache=pip_cache, params=params, drive_dir=drive)
+    assert proc.returncode == 0, f"papermill failed:\n{proc.stderr[-6000:]}"
+    calls = stub_calls(log_path)[calls_before:]
+    assert [c["args"] for c in calls if c["call"] == "drive.mount"] == [["/content/drive", "False", "False"]]
+    cells = {c.get("id"): c for c in nbformat.read(out_nb, as_version=4).cells if c.cell_type == "code"}
+    assert "Mounted at /content/drive" in cell_text(cells["setup"])
+    resumed_from = f"/content/drive/MyDrive/tb/colab-sim/checkpoints/{steps[0]}"
+    assert f"resumed at step {int(steps[0][5:13])} from {resumed_from}" in cell_text(cells["train"])
+    run_dir = tmp_path / "work" / "runs" / "colab-sim"
+    assert json.loads((run_dir / "record.json").read_text())["epochs"] == 3
+    assert json.loads((persisted / "results.json").read_text())["resumed_from"] == resumed_from
+    assert sorted(p.name for p in (persisted / "checkpoints").iterdir()) == \
+        sorted(p.name for p in (run_dir / "checkpoints").iterdir())   # best.pt and the newest keep_last steps
+    assert (persisted / "metrics.jsonl").read_text() == (run_dir / "metrics.jsonl").read_text()
+    assert_key_never_written(tmp_path, proc)   # the Drive copy (W&B's offline folder too) holds no key

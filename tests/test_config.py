@@ -19,7 +19,7 @@ INVALID = {
     "save_every_n_epochs": -1, "save_every_n_steps": 1.5, "keep_last": 0, "resume": "",
     "wandb_mode": "on", "wandb_project": "", "wandb_entity": None, "log_every_n_steps": 0,
     "progress_bar": "no", "export_bundle": None, "export_formats": ("onnx",), "strategy": "fsdp",
-    "config_version": 99,
+    "persist_dir": 3, "on_config_change": "ask", "config_version": 99,
 }
 
 
@@ -149,6 +149,30 @@ def test_builder_groups_set_their_fields():
            .build())
     assert (cfg.run_name, cfg.optimizer, cfg.lr_schedule, cfg.precision, cfg.compile) == ("x", "sgd", "linear", "bf16", True)
     assert (cfg.keep_last, cfg.resume, cfg.wandb_mode, cfg.export_bundle, cfg.strategy) == (5, "never", "disabled", True, "ddp")
+
+
+def test_run_folder_fields_are_set_by_with_run_and_with_checkpointing():
+    a = TrainingConfigBuilder().with_run(persist_dir="/drive/tb", on_config_change="new_run").build()
+    b = TrainingConfigBuilder().with_checkpointing(persist_dir="/drive/tb", on_config_change="new_run").build()
+    assert a == b and (a.persist_dir, a.on_config_change) == ("/drive/tb", "new_run")
+    assert TrainingConfig().on_config_change == "refuse" and TrainingConfig().persist_dir == ""
+
+
+def test_persist_dir_must_keep_its_copy_apart_from_the_run_folder():
+    for persist_dir, output_dir in (("runs", "runs"), ("runs/run/copy", "runs"), ("/d", "/d/run/runs")):
+        with pytest.raises(ConfigError, match=rf"persist_dir must keep its copy .*got persist_dir={persist_dir!r}"):
+            TrainingConfig(persist_dir=persist_dir, output_dir=output_dir)
+    assert TrainingConfig(persist_dir="runs/drive", output_dir="runs").persist_dir == "runs/drive"  # a sibling
+
+
+def test_new_run_needs_checkpoints_inside_the_run_folder_and_a_single_process():
+    with pytest.raises(ConfigError) as info:
+        TrainingConfig(on_config_change="new_run", checkpoint_dir="ckpts", strategy="ddp")
+    assert info.value.problems == [
+        "on_config_change='new_run' needs checkpoint_dir='' (each run folder keeps its own checkpoints); "
+        "got checkpoint_dir='ckpts'",
+        "on_config_change='new_run' cannot be used with strategy='ddp' (every rank must train in the same "
+        "folder); use 'refuse' and pick run_name yourself"]
 
 
 def test_builder_validates_on_every_step():

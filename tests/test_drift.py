@@ -1,21 +1,25 @@
-"""Drift statistics against scipy and independent implementations, profiles, reports, calibration.
+"""Drift statistics against scipy and independent implementations, tests for dependent samples, profiles,
+reports, calibration.
 
 The full 20-seed calibration runs in benchmarks/bench_drift.py; test_calibration_* use 3 seeds.
 """
 
+import csv
 import json
 import math
 import random
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 import trainbook as tb
 from trainbook import drift
 from trainbook.drift import stats as drift_stats
-from trainbook.drift.stats import Sketch, sketch_ks, sketch_psi
+from trainbook.drift.sketch import Sketch, chunk_ids, numeric_summary
+from trainbook.drift.stats import sketch_ks, sketch_psi
 
 
 def random_pairs(seed=0, trials=40):
@@ -137,7 +141,7 @@ def test_large_sketch_statistics_stay_close_to_exact_ones():
 
 def test_large_columns_sorted_as_float32_offsets_match_float64_to_1e6_std():
     x = np.random.default_rng(12).normal(1000.0, 2.0, size=100_000)
-    fast = Sketch.from_dict(drift_stats.numeric_summary(x)["sketch"])   # > 65,536 values: float32 offsets
+    fast = Sketch.from_dict(numeric_summary(x)["sketch"])   # > 65,536 values: float32 offsets
     exact = Sketch.of(x, 1024)
     assert np.abs(fast.knots - exact.knots).max() <= 1e-6 * 2.0
     y = x[:50_000] + 0.05
@@ -171,7 +175,7 @@ def test_profile_statistics_are_exact_for_small_data():
     a, b = rng.normal(size=(700, 2)), rng.normal(0.2, 1.0, size=(300, 2))
     report = drift.compare_arrays(a, b, feature_names=["x", "y"])
     row = report.row("y")
-    assert row["score"] == pytest.approx(drift.psi(a[:, 1], b[:, 1]), abs=1e-12)
+    assert row["psi"] == pytest.approx(drift.psi(a[:, 1], b[:, 1]), abs=1e-12)
     assert (row["ks"], row["p_value"]) == pytest.approx(drift.ks_test(a[:, 1], b[:, 1]), abs=1e-12)
     assert row["wasserstein"] == pytest.approx(drift.wasserstein(a[:, 1], b[:, 1]), abs=1e-12)
 
@@ -239,10 +243,14 @@ def test_compare_profiles_warns_about_features_in_one_profile_only(vision):
 
 def test_thresholds_are_configurable_and_validated():
     rng = np.random.default_rng(9)
-    a, b = rng.normal(size=(2000, 1)), rng.normal(0.3, 1.0, size=(2000, 1))
-    assert drift.compare_arrays(a, b).rows[0]["status"] == "ok"          # PSI ~0.09 < 0.1
-    strict = drift.compare_arrays(a, b, thresholds={"psi_warn": 0.02, "psi_drift": 0.05})
+    a, b = rng.normal(size=(2000, 1)), rng.normal(0.15, 1.0, size=(2000, 1))
+    row = drift.compare_arrays(a, b).rows[0]    # W 0.123 - noise 0.081 = 0.043 < 0.05, KS p = 0.0015
+    assert (row["status"], row["statistic"]) == ("ok", "wasserstein") and row["score"] == pytest.approx(0.0426, abs=1e-3)
+    strict = drift.compare_arrays(a, b, thresholds={"wasserstein_warn": 0.02, "wasserstein_drift": 0.04})
     assert strict.rows[0]["status"] == "drift" and strict.dataset_drift
+    warn = drift.compare_arrays(a, b, thresholds={"wasserstein_warn": 0.02, "wasserstein_drift": 0.05})
+    assert warn.rows[0]["status"] == "warn" and not warn.dataset_drift
+    assert drift.compare_arrays(a, b, thresholds={"wasserstein_warn": 0.02, "p_value": 1e-3}).rows[0]["status"] == "ok"
     with pytest.raises(ValueError, match="unknown threshold.*psi_drfit"):
         drift.compare_arrays(a, b, thresholds={"psi_drfit": 0.3})
     with pytest.raises(ValueError, match="p_value=-1"):
@@ -280,6 +288,163 @@ def test_report_is_json_serialisable_with_a_verdict_line():
     assert "feature_2" in str(report) and report.row("feature_2")["status"] == "drift"
 
 
+# --- drift statistics for dependent samples and the noise-corrected effect sizes ---
+
+def clustered_counts(rng, n, shares, concentration=20.0, length=(16, 128)):
+    """Samples of token counts whose tokens are not independent: each sample draws its own token
+    distribution around `shares` (Dirichlet), then its tokens from it."""
+    out = np.zeros((n, len(shares)), np.int64)
+    for i in range(n):
+        out[i] = rng.multinomial(rng.integers(*length), rng.dirichlet(concentration * shares))
+    return out
+
+
+def in_chunks(counts):
+    ids = chunk_ids(len(counts))
+    return np.stack([counts[ids == c].sum(0) for c in range(ids.max() + 1)])
+
+
+def test_block_chi2_test_gives_uniform_p_values_where_pooled_chi2_gives_zero():
+    rng = np.random.default_rng(13)
+    shares = 1 / np.arange(1, 201) ** 1.1
+    shares /= shares.sum()
+    block, pooled = [], []
+    for _ in range(120):
+        a, b = clustered_counts(rng, 400, shares), clustered_counts(rng, 100, shares)
+        block.append(drift.block_chi2_test(in_chunks(a), in_chunks(b))[1])
+        pooled.append(drift.chi2_test(a.sum(0), b.sum(0))[1])
+    block = np.array(block)
+    assert 0.01 <= np.mean(block < 0.05) <= 0.12 and 0.08 <= np.mean(block < 0.2) <= 0.32
+    assert np.mean(np.array(pooled) < 0.05) > 0.95       # pooled tokens: "drift" nearly every time
+    assert stats.kstest(block, "uniform").pvalue > 0.001
+
+
+def test_block_chi2_test_detects_a_shift_of_the_token_distribution():
+    rng = np.random.default_rng(14)
+    shares = 1 / np.arange(1, 201) ** 1.1
+    shares /= shares.sum()
+    moved = shares.copy()
+    moved[[0, 5]] = moved[[5, 0]]                         # two tokens trade places
+    f, p, expected = drift.block_chi2_test(in_chunks(clustered_counts(rng, 400, shares)),
+                                           in_chunks(clustered_counts(rng, 100, moved)))
+    assert p < 1e-6 and f > 3 and expected > 0
+
+
+def test_permutation_chi2_test_matches_the_exact_hypergeometric_p_value():
+    ref, cur = [9, 1], [0, 3]            # expected counts below 5: the chi-square curve is off
+    observed, p = drift_stats.permutation_chi2_test(ref, cur)
+    totals, n_cur = np.array([9, 4]), 3  # P(X2 >= observed) over the ways 3 samples fall into the classes
+    exact = sum(math.comb(9, k) * math.comb(4, n_cur - k) / math.comb(13, n_cur) for k in range(n_cur + 1)
+                if drift.chi2_test(totals - [k, n_cur - k], [k, n_cur - k])[0] >= observed - 1e-9)
+    assert p == pytest.approx(exact, abs=0.03) and drift.chi2_test(ref, cur)[1] < exact / 3
+
+
+def test_wasserstein_noise_is_the_mean_distance_between_two_iid_samples():
+    rng = np.random.default_rng(15)
+    ref = Sketch.of(rng.normal(size=200_000))
+    expected = drift_stats.wasserstein_noise(ref, 400, 100)
+    assert expected == pytest.approx(1.2884 * math.sqrt(1 / 400 + 1 / 100), rel=0.02)   # normal: sqrt(2/pi) * 1.6147
+    draws = [stats.wasserstein_distance(rng.normal(size=400), rng.normal(size=100)) for _ in range(300)]
+    assert np.mean(draws) == pytest.approx(expected, rel=0.08)
+    values = np.repeat([0.0, 1.0], [700, 300])          # exact (two-point) sketch: E|B(0.7)| * 1 * sqrt(...)
+    assert drift_stats.wasserstein_noise(Sketch.of(values, None), 50, 50) == pytest.approx(
+        math.sqrt(2 / math.pi) * math.sqrt(0.21) * math.sqrt(2 / 50), rel=1e-9)
+
+
+def test_psi_noise_level_is_the_mean_psi_between_two_iid_samples():
+    rng = np.random.default_rng(16)
+    ref = rng.normal(size=800)
+    level = drift_stats.psi_noise_level(Sketch.of(ref, None), 800, 200, 10)
+    assert level == pytest.approx(9 * (1 / 800 + 1 / 200))
+    draws = [drift.psi(rng.normal(size=800), rng.normal(size=200)) for _ in range(200)]
+    assert np.mean(draws) == pytest.approx(level, rel=0.15)
+
+
+def test_moderate_shift_on_large_columns_drifts_like_ks_evidently_and_nannyml_say():
+    rng = np.random.default_rng(17)
+    n = 200_000
+    ref = rng.normal(size=(n, 8))
+    cur = np.concatenate([rng.normal(size=(n, 4)), rng.normal(0.5, 1.2, size=(n, 2)), rng.normal(1.0, 1.5, size=(n, 2))],
+                         axis=1)
+    report = drift.compare_arrays(ref, cur)
+    assert [r["status"] for r in report.rows] == ["ok"] * 4 + ["drift"] * 4 and report.dataset_drift
+    for r in report.rows[4:6]:       # PSI alone would say "warn"; the normalised Wasserstein distance says drift
+        assert 0.2 < r["psi"] < 0.25 and r["statistic"] == "wasserstein" and r["score"] == pytest.approx(0.5, abs=0.03)
+        assert r["wasserstein_noise"] < 0.01 and r["score"] == pytest.approx(r["wasserstein"] - r["wasserstein_noise"])
+    assert all(r["score"] == 0 and r["wasserstein"] < 0.01 for r in report.rows[:4])
+
+
+def test_iid_lm_halves_test_tokens_per_sample_block_not_per_token():
+    data = tb.load_task_data("lm", seed=0, limit=1000)
+    model = tb.build_model(data.spec, "tiny", seed=0)
+    order = list(range(len(data.train)))
+    random.Random(0).shuffle(order)
+    halves = [data.train[i] for i in order[:800]], [data.train[i] for i in order[800:]]
+    report = drift.compare_profiles(*(drift.profile_dataset(h, data.spec, model=model) for h in halves))
+    for name in ("tokens", "predicted"):
+        row = report.row(name)
+        assert row["test"] == "rao_scott" and row["p_value"] > 1e-3 and row["status"] == "ok", row
+        assert row["js"] < 1.5 * row["js_noise"] and row["score"] == 0.0
+    pooled = drift.chi2_test(*(drift.profile_dataset(h, data.spec)["features"]["tokens"]["counts"] for h in halves))
+    assert pooled[1] < 1e-6                                # what the pooled test said about the same halves
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def test_a_thirty_row_csv_split_never_calls_tokens_drift(tmp_path):
+    words = "the model learns slowly but the data drifts quickly while every epoch ends with a checkpoint".split()
+    verdicts = []
+    for seed in range(12):
+        rng = random.Random(seed)
+        rows = [(" ".join(rng.choice(words) for _ in range(rng.randint(3, 15))), rng.choice(["pos", "neg"]))
+                for _ in range(30)]
+        data = tb.load_task_data("text-cls", source=str(write_csv(tmp_path / f"{seed}.csv", rows)), seed=seed)
+        report = drift.compare_profiles(*(drift.profile_dataset(d, data.spec) for d in (data.train, data.current)))
+        assert (len(data.train), len(data.current)) == (24, 3)
+        assert report.row("tokens")["status"] == "ok" and report.row("labels")["test"] == "chi2_permutation"
+        verdicts.append(report.dataset_drift)
+    assert not any(verdicts)
+
+
+def test_profiles_work_with_a_fifty_thousand_token_vocabulary():
+    spec = tb.TaskSpec.preset("lm").replace(vocab_size=50257)
+    rng = np.random.default_rng(18)
+    ranks = 1 / np.arange(1, 5001) ** 1.1                   # Zipf over 5000 of the 50257 ids, as text is
+    ids_of_rank = rng.permutation(50257)[:5000]
+
+    def texts(n, order=ids_of_rank):
+        return [{"input_ids": torch.tensor(order[rng.choice(5000, 64, p=ranks / ranks.sum())])} for _ in range(n)]
+    ref = drift.profile_dataset(texts(300), spec)
+    tokens = ref["features"]["tokens"]
+    assert len(tokens["categories"]) == 1025 and tokens["categories"][-1] == "other" and tokens["pooled_other"]
+    assert sum(tokens["counts"]) == 300 * 64 and len(json.dumps(ref)) < 1_000_000
+    swapped = ids_of_rank.copy()
+    swapped[[0, 3, 1, 7]] = swapped[[3, 0, 7, 1]]           # four frequent tokens trade frequencies
+    same = drift.compare_profiles(ref, drift.profile_dataset(texts(100), spec))
+    moved = drift.compare_profiles(ref, drift.profile_dataset(texts(100, swapped), spec))
+    assert same.row("tokens")["status"] == "ok" and moved.row("tokens")["status"] == "drift"
+    stored = json.loads(json.dumps(ref))
+    del stored["features"]["tokens"]["pooled_other"]          # a profile written before the flag existed
+    assert drift.compare_profiles(stored, drift.profile_dataset(texts(100, swapped), spec)).row("tokens")["status"] == "drift"
+
+
+def test_categories_one_profile_does_not_list_are_pooled_on_both_sides():
+    from trainbook.drift.report import aligned_chunks
+
+    ref = {"categories": ["a", "b", "other"], "chunks": [[5, 3, 2], [4, 4, 2]], "pooled_other": True}
+    cur = {"categories": ["a", "c", "b"], "chunks": [[1, 2, 3]], "pooled_other": False}
+    cats, r, c = aligned_chunks(ref, cur)
+    # 'c' may hide in ref's 'other': pooled; 'a' and 'b' are known on both sides
+    assert cats == ["a", "b", "other"]
+    assert r.tolist() == [[5, 3, 2], [4, 4, 2]] and c.tolist() == [[1, 3, 2]]
+
+
 # --- calibration (3 seeds; 20 in benchmarks/bench_drift.py) ---
 
 SHIFTS = {"lm": ["noise", "truncate", "packages"], "text-cls": ["noise", "truncate", "packages"],
@@ -287,16 +452,36 @@ SHIFTS = {"lm": ["noise", "truncate", "packages"], "text-cls": ["noise", "trunca
 
 
 @pytest.mark.parametrize("task", list(SHIFTS))
-def test_calibration_iid_halves_are_not_drift_and_every_shift_is(task):
+def test_calibration_iid_halves_are_quiet_and_every_shift_is_drift(task):
     for seed in range(3):
         data = tb.load_task_data(task, seed=seed, limit=400)
         order = list(range(len(data.train)))
         random.Random(seed).shuffle(order)
         halves = [data.train[i] for i in order[:300]], [data.train[i] for i in order[300:]]
         iid = drift.compare_profiles(*(drift.profile_dataset(h, data.spec) for h in halves))
-        assert not iid.dataset_drift, (task, seed, str(iid))
+        assert not iid.dataset_drift and not any(r["status"] == "drift" for r in iid.rows), (task, seed, str(iid))
+        assert all(r["status"] == "ok" for r in iid.rows if r["feature"] == "tokens"), (task, seed, str(iid))
         ref = drift.profile_dataset(data.train, data.spec)
         for shift in SHIFTS[task]:
             current = tb.load_task_data(task, seed=seed, limit=400, shift=shift).current
             report = drift.compare_profiles(ref, drift.profile_dataset(current, data.spec))
             assert report.dataset_drift, (task, shift, seed, str(report))
+
+
+def test_profiles_work_with_a_subword_vocabulary(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINBOOK_CACHE_DIR", str(tmp_path / "cache"))
+    data = tb.load_task_data("lm", limit=200, tokenizer="bpe:700", shift="noise:1.0")
+    model = tb.build_model(data.spec, size="tiny")
+    ref = tb.profile_dataset(data.train, data.spec, model=model)
+    cur = tb.profile_dataset(data.current, data.spec, model=model)
+    tokens = ref["features"]["tokens"]
+    assert sum(tokens["counts"]) == sum(len(e["input_ids"]) for e in data.train)
+    names = [c for c in tokens["categories"] if c != "other"]
+    assert all(c.split(" ", 1)[1] == repr(data.tokenizer.decode([int(c.split(" ", 1)[0])])) for c in names)
+    predicted = ref["features"]["predicted"]
+    assert sum(predicted["counts"]) == sum(len(e["input_ids"]) - 1 for e in data.train)
+    assert "lines" not in ref["features"]  # a byte-level feature
+    report = tb.compare_profiles(ref, cur)
+    row = report.row("tokens")  # every token replaced by a random one; 50 windows of a 700-token vocabulary
+    assert row["drifted"] and row["p_value"] < 1e-100 and row["js"] > row["js_noise"], row
+    json.dumps(ref)

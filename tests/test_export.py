@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -196,6 +197,19 @@ def test_export_again_replaces_the_previous_bundle(task_data, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
 
 
+def test_a_bundle_in_the_run_folder_is_copied_to_persist_dir_and_loads_from_there(task_data, tmp_path):
+    spec = task_data["vision-cls"].spec
+    cfg = tb.TrainingConfig(output_dir=str(tmp_path / "runs"), persist_dir=str(tmp_path / "drive"), wandb_mode="disabled")
+    model = tb.build_model(spec, "tiny", seed=3)
+    path = tb.export_bundle(model, cfg, spec, cfg.run_dir / "bundle")
+    persisted = tmp_path / "drive" / "run" / "bundle"
+    assert sorted(p.name for p in persisted.iterdir()) == sorted(p.name for p in path.iterdir())
+    reloaded, meta = tb.load_bundle(persisted)   # every sha256 checked
+    assert torch.equal(reloaded.head[1].weight, model.head[1].weight) and meta["parity"]["passed"]
+    tb.export_bundle(model, cfg, spec, tmp_path / "elsewhere")   # outside the run folder: not copied
+    assert sorted(p.name for p in (tmp_path / "drive" / "run").iterdir()) == ["bundle"]
+
+
 # --- other models ---
 
 def test_user_model_file_is_copied_into_the_bundle_with_its_arguments(task_data, tmp_path):
@@ -216,22 +230,24 @@ def test_user_model_file_is_copied_into_the_bundle_with_its_arguments(task_data,
     model = tb.load_model_file(source, hidden=12)
     path = _export(model, spec, tmp_path / "bundle")
     source.unlink()  # the bundle must not need the original file
-    reloaded, meta = tb.load_bundle(path)
+    reloaded, meta = tb.load_bundle(path, trust_remote_code=True)
 
     batch = _batch(task_data["vision-cls"])
     assert torch.equal(_logits(model, batch, spec), _logits(reloaded, batch, spec))
     assert meta["model_config"]["source"] == "file"
     assert meta["model_config"]["kwargs"] == {"hidden": 12}
-    assert "model_code.py" in meta["files"]
-    assert not (path / "__pycache__").exists()
+    assert "model_code/my_model.py" in meta["files"]
+    assert not list(path.rglob("__pycache__"))
 
 
-def test_importable_model_class_round_trips(task_data, tmp_path):
+def test_a_class_only_this_session_can_import_is_exported_as_code(task_data, tmp_path):
     spec = task_data["vision-cls"].spec
-    model = DataDependent()
+    model = DataDependent()  # this test module: importable here (pytest put tests/ on sys.path), not in a fresh process
     reloaded, meta = tb.load_bundle(_export(model, spec, tmp_path / "bundle"))
-    assert type(reloaded) is DataDependent
-    assert meta["model_config"] == {"source": "import", "module": __name__, "qualname": "DataDependent"}
+    assert type(reloaded).__name__ == "DataDependent" and type(reloaded) is not DataDependent
+    assert meta["model_config"]["source"] == "file" and meta["model_config"]["file"] == "model_code/test_export.py"
+    batch = _batch(task_data["vision-cls"])
+    assert torch.equal(_logits(model, batch, spec), _logits(reloaded, batch, spec))
 
 
 def test_export_refuses_a_class_defined_inside_a_function(task_data, tmp_path):
@@ -243,13 +259,15 @@ def test_export_refuses_a_class_defined_inside_a_function(task_data, tmp_path):
         def forward(self, pixel_values):
             return self.linear(pixel_values.flatten(1))
 
-    with pytest.raises(BundleError, match="could not import it again.*load_model_file"):
+    with pytest.raises(BundleError, match=r"could not import it again. HINT: .*tb.load_model\(path, class_name"):
         _export(Local(), task_data["vision-cls"].spec, tmp_path / "bundle")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_export_refuses_an_importable_class_that_needs_arguments(task_data, tmp_path):
-    with pytest.raises(BundleError, match=r"NeedsArgs\(\) cannot be built without arguments"):
+def test_export_refuses_a_class_whose_arguments_it_cannot_find(task_data, tmp_path):
+    with pytest.raises(BundleError, match=r"NeedsArgs: its constructor needs 'width', and the model has no attribute "
+                                          r"of that name.*HINT: build it with tb.load_model\(path, class_name='NeedsArgs', "
+                                          r"width=\.\.\.\)"):
         _export(NeedsArgs(10), task_data["vision-cls"].spec, tmp_path / "bundle")
     assert list(tmp_path.iterdir()) == []
 
@@ -394,3 +412,74 @@ def test_check_drift_compares_new_data_with_the_bundles_reference(tmp_path):
     with pytest.warns(UserWarning, match="not compared: confidence, labels, loss, predicted"):
         from_files = tb.check_drift(path, images)
     assert from_files.n_current == len(data.current) and from_files.row("brightness")["drifted"]
+
+
+# --- tokenizers travel with the bundle ---
+
+@pytest.fixture
+def string_label_data(tmp_path_factory, monkeypatch):
+    """text-cls from a save_to_disk folder with string labels, tokenized by a bpe trained on it."""
+    import datasets
+
+    root = tmp_path_factory.mktemp("hfdata")
+    monkeypatch.setenv("TRAINBOOK_CACHE_DIR", str(root / "cache"))
+    texts = [f"review {i}: {'great fun, loved it' if i % 2 else 'dull and slow, awful'}" for i in range(120)]
+    labels = ["positive" if i % 2 else "negative" for i in range(120)]
+    datasets.Dataset.from_dict({"text": texts, "label": labels}).save_to_disk(str(root / "ds"))
+    return tb.load_task_data("text-cls", source=f"hf:{root / 'ds'}", tokenizer="bpe:300")
+
+
+def test_bundle_carries_its_tokenizer_and_inference_prints_class_names(string_label_data, tmp_path):
+    data = string_label_data
+    model = tb.build_model(data.spec, "tiny", seed=1)
+    path = _export(model, data.spec, tmp_path / "bundle")
+    assert "tokenizer.json" in json.loads((path / "metadata.json").read_text())["files"]
+    _, meta = tb.load_bundle(path)
+    assert meta["tokenizer"].sha == data.spec.tokenizer_sha and meta["task_spec"].class_names == ("negative", "positive")
+
+    samples = tmp_path / "reviews.txt"
+    samples.write_text("review 7: great fun, loved it\nreview 8: dull and slow, awful\n")
+    env = {**os.environ, "TRAINBOOK_CACHE_DIR": str(tmp_path / "empty-cache")}  # only the bundle has the tokenizer
+    run = subprocess.run([sys.executable, str(path / "inference.py"), str(samples)], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert lines == predict(model.eval(), data.spec, samples)
+    assert [line.split("\t")[1] in ("negative", "positive") for line in lines] == [True, True]
+    ids = [data.tokenizer.encode(t) for t in samples.read_text().splitlines()]
+    from trainbook.export.inference import classify
+
+    expected = classify(model, data.spec, [torch.from_numpy(i) for i in ids], "cpu")
+    assert [line.split("\t")[1] for line in lines] == [data.spec.class_names[c] for c, _ in expected]
+
+
+def test_lm_bundle_with_bpe_continues_prompts_in_text(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINBOOK_CACHE_DIR", str(tmp_path / "cache"))
+    data = tb.load_task_data("lm", limit=24, tokenizer="bpe:400")
+    model = tb.build_model(data.spec, "tiny", seed=2)
+    path = _export(model, data.spec, tmp_path / "bundle")
+    samples = write_samples(data.val, data.spec, tmp_path / "prompts.txt", n=2)
+    assert samples.read_text().strip() and "\ufffd" not in samples.read_text()[:40]  # decoded by the tokenizer
+    env = {**os.environ, "TRAINBOOK_CACHE_DIR": str(tmp_path / "empty-cache")}
+    run = subprocess.run([sys.executable, str(path / "inference.py"), str(samples), "--max-new-bytes", "12"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert lines == predict(model.eval(), data.spec, samples, max_new_bytes=12) and len(lines) == 2
+    assert all(len(eval(line.split("\t-> ")[1]).encode()) >= 12 for line in lines)  # noqa: S307 (a repr of a str)
+
+
+def test_a_changed_tokenizer_file_is_refused(string_label_data, tmp_path):
+    path = _export(tb.build_model(string_label_data.spec, "tiny"), string_label_data.spec, tmp_path / "bundle")
+    (path / "tokenizer.json").write_text((path / "tokenizer.json").read_text().replace('"bpe', '"bpe ', 1) + " ")
+    with pytest.raises(BundleError, match=r"tokenizer\.json: sha256 mismatch"):
+        tb.load_bundle(path)
+
+
+def test_export_needs_the_specs_tokenizer(string_label_data, tmp_path):
+    from trainbook.data import DataError
+
+    spec = string_label_data.spec.replace(tokenizer_sha="f" * 64)
+    with pytest.raises(DataError, match="is not loaded and not in"):
+        _export(tb.build_model(spec, "tiny"), spec, tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()

@@ -17,12 +17,14 @@ import pytest
 
 import trainbook
 from trainbook import lint
+from trainbook.lint.grammar import HOST as HOST_VERSION
 from trainbook.lint import rules as lint_rules
 from trainbook.lint import structure as lint_structure
 from trainbook.lint.parsed import ParsedNotebook
 
 REPO = Path(__file__).resolve().parents[1]
 VERSION = trainbook.__version__
+HOST = ".".join(map(str, HOST_VERSION))
 BADGE_URL = "https://colab.research.google.com/github/acme/demo/blob/main/nb.ipynb"
 TITLE = f"""# Demo
 
@@ -109,7 +111,7 @@ def test_our_notebooks_pass(capsys, monkeypatch):
 def test_parameter_names_agree_with_papermill(tmp_path):
     from papermill import inspect_notebook
 
-    for path in (REPO / "notebooks" / "training.ipynb", tmp_path / "nb.ipynb"):
+    for path in (REPO / "notebooks" / "training.ipynb", REPO / "notebooks" / "model_check.ipynb", tmp_path / "nb.ipynb"):
         if not path.exists():
             path.write_text(json.dumps(notebook(GOOD_CELLS)))
         ctx = ParsedNotebook(lint.read_notebook(path), path)
@@ -320,15 +322,46 @@ def test_code_cell_keys_missing(run):
 
 
 @pytest.mark.parametrize("source, expected", [
-    ("cfg = 1\nprint(cfg)", "line 1: TB204 source is a str, not a list of lines (write the notebook with nbformat)"),
-    (["cfg = 1", "  # one"], 'line 1: TB204 source lines must each end with one "\\n" (except the last)'),
-    (["cfg = 1\nx = 2\n", "print(cfg)"], 'line 1: TB204 source lines must each end with one "\\n" (except the last)'),
-    (["cfg = 1\n", "print(cfg)\n"], 'line 2: TB204 the last source line must not end with "\\n"'),
+    (["cfg = 1", "  # one"], 'line 1: TB204 source line 1 does not end with "\\n", so Jupyter joins it with the '
+                             "next line: 'cfg = 1  # one'"),
+    (["import os\n", "import sys", "print(os, sys)"], 'line 2: TB204 source line 2 does not end with "\\n", so '
+                                                     "Jupyter joins it with the next line: 'import sysprint(os, sys)'"),
+    (list("print(1)"), "line 1: TB204 source is stored one character per item (8 items): a writer split a string "
+                       "into characters (write the notebook with nbformat)"),
+    (["# Load the data import os import sys data = load()"],
+     "line 1: TB204 the cell is one comment line that holds code, so nothing in it runs (lines joined after a "
+     "comment?): '# Load the data import os import sys data = load()'"),
+    (["# Train cfg = make_config() result = train(cfg)"],
+     "line 1: TB204 the cell is one comment line that holds code, so nothing in it runs (lines joined after a "
+     "comment?): '# Train cfg = make_config() result = train(cfg)'"),
+    (["x = 1\n", 7], "line 2: TB204 source line 2 is a int, not a string: its text is lost"),
 ])
-def test_source_must_be_line_list(run, source, expected):
+def test_source_that_jupyter_would_run_differently_is_fatal(run, source, expected):
+    nb = notebook(GOOD_CELLS)
+    nb["cells"][3]["source"] = source
+    code, lines = run(nb)
+    assert code == 1 and only(lines, "TB204") == [f"cell 4:{expected}"]
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("cfg = 1\nprint(cfg)", "line 1: TB206 source is a str, not a list of lines (write the notebook with nbformat)"),
+    (["cfg = 1\nx = 2\n", "print(cfg)"], "line 1: TB206 source line 1 holds several lines; store one line per item "
+                                        "(write the notebook with nbformat)"),
+    (["cfg = 1\n", "print(cfg)\n"], 'line 2: TB206 the last source line must not end with "\\n"'),
+])
+def test_source_stored_differently_is_cosmetic(run, source, expected):
     nb = notebook(GOOD_CELLS)
     nb["cells"][3]["source"] = source
     assert run(nb) == (1, [f"cell 4:{expected}"])
+    assert run(nb, "--ignore", "TB206") == (0, [])
+
+
+@pytest.mark.parametrize("source", [["# TODO: tune the learning rate later"], ["# we import numpy here"], ["1"],
+                                    ["# Optional: tb.plot_training(result) and tb.record(run_dir, x=1)"]])
+def test_short_comment_cells_and_single_items_pass(run, source):
+    nb = notebook(GOOD_CELLS + [("code", "extra", "x = 1")])
+    nb["cells"][4]["source"] = source
+    assert run(nb) == (0, [])
 
 
 def test_outputs_not_stripped(run):
@@ -386,9 +419,13 @@ def test_papermill_misses_a_line_the_lint_rejects(tmp_path):
     assert "query" not in inspect_notebook(str(tmp_path / "nb.ipynb"))
 
 
+def test_ipython_help_lines_are_not_python(run):
+    assert run(with_cell("tb.TrainingConfig?\n??tb.Trainer\nprint(cfg)  # why?")) == (0, [])
+
+
 def test_cell_that_does_not_parse(run):
-    code, lines = run(with_cell("def f(:\n    pass"))
-    assert (code, lines) == (1, ["cell 5:line 1: TB221 cell does not parse as Python: invalid syntax"])
+    code, lines = run(with_cell("def f(:\n    pass"), "--target-version", HOST)
+    assert (code, lines) == (1, [f"cell 5:line 1: TB221 cell does not parse as Python {HOST}: invalid syntax"])
     assert run(with_cell("%%bash\necho {not python}")) == (0, [])
 
 
@@ -416,7 +453,8 @@ def test_namespace_probing_pass(run):
 def test_colab_only_outside_guard(run, source, line, what):
     code, lines = run(with_cell(source))
     assert only(lines, "TB231")[-1] == (f"cell 5:line {line}: TB231 {what} outside an `if IN_COLAB:` block; Colab-only "
-                                        "actions (google.colab, drive.mount, userdata, %pip/!pip) go under the guard")
+                                        "actions (google.colab, drive.mount, userdata, %pip/!pip) go under the guard "
+                                        "(or in a try whose except ImportError sets the flag False)")
 
 
 def test_colab_only_inside_guard_pass(run):
@@ -477,17 +515,6 @@ def test_trainbook_names_must_exist(run, source, message):
     assert only(lines, "TB242") == [f"cell 5:line 1: TB242 {message}"]
 
 
-def test_trainbook_reserved_but_unimplemented_names(run, monkeypatch):
-    monkeypatch.setitem(trainbook._EXPORTS, "fancy_plot", "dashboard")
-    monkeypatch.setitem(trainbook._EXPORTS, "future_thing", "not_written_yet")
-    code, lines = run(with_cell("tb.fancy_plot()\ntb.future_thing()"))
-    assert only(lines, "TB242") == [
-        "cell 5:line 1: TB242 tb.fancy_plot: trainbook reserves 'fancy_plot' in trainbook.dashboard, which does "
-        "not define it yet",
-        "cell 5:line 2: TB242 tb.future_thing: trainbook reserves 'future_thing' in trainbook.not_written_yet, "
-        "which does not exist yet"]
-
-
 def test_trainbook_names_pass(run):
     source = ("import trainbook.engine.trainer\nfrom trainbook import builder, config, engine\n"
               "from trainbook.config import TrainingConfig, ConfigError\nimport trainbook.tasks as tasks\n"
@@ -511,6 +538,16 @@ def test_colab_badge_pass_on_other_branch_and_subfolder(run, tmp_path):
     cells = [("markdown", "title", TITLE.replace("blob/main/nb.ipynb", "blob/dev/sub/nb.ipynb")), *GOOD_CELLS[1:]]
     (tmp_path / "sub").mkdir()
     assert run(notebook(cells), name="sub/nb.ipynb") == (0, [])
+
+
+def test_colab_links_after_the_badge_may_open_the_suites_other_notebooks(run, tmp_path):
+    (tmp_path / "other.ipynb").write_text("{}")
+    link = "\n\nThen [train it](https://colab.research.google.com/github/acme/demo/blob/main/other.ipynb)."
+    assert run(notebook([("markdown", "title", TITLE + link), *GOOD_CELLS[1:]])) == (0, [])
+    missing = link.replace("other.ipynb", "gone.ipynb")
+    assert run(notebook([("markdown", "title", TITLE + missing), *GOOD_CELLS[1:]])) == (1, [
+        "cell 1:line 5: TB251 the Colab link https://colab.research.google.com/github/acme/demo/blob/main/gone.ipynb "
+        "does not open a notebook of this repository; link to notebooks/<name>.ipynb"])
 
 
 def test_colab_badge_missing(run):
@@ -643,3 +680,290 @@ def test_pragma_counts_in_summary_and_works_in_py_files(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[0] == (
         f"{tmp_path / 'a.py'}:line 1: TB100 allowed by pragma: TB101 legacy API 'tier3': name of the previous "
         "notebook API; use trainbook")
+
+
+# ---------------------------------------------------------------------------------------------
+# wrong cell type: TB207; Colab form fields without the form view: TB214
+
+
+@pytest.mark.parametrize("source, line", [
+    ("# Setup\n\nimport trainbook as tb\ncfg = tb.TrainingConfig()", 3),
+    ("!pip install -q wandb\n%cd /content", 1),
+    ("model = build()\nresult = train(model)", 1),
+])
+def test_markdown_that_is_code(run, source, line):
+    code, lines = run(with_cell(source, kind="markdown"))
+    assert lines == [f"cell 5:line {line}: TB207 markdown cell holds Python code, so it never runs; change its type "
+                     "to code"]
+
+
+@pytest.mark.parametrize("source", [
+    "Note (optional)",
+    "## Results\n\nThe model trains for `epochs` epochs.\n\n```python\nimport trainbook as tb\n```",
+    "print(result)",
+    "![curves](training_curves.png)\n\nLoss falls, then flattens.",
+])
+def test_markdown_that_is_prose_passes(run, source):
+    assert run(with_cell(source, kind="markdown")) == (0, [])
+
+
+def test_code_that_reads_as_prose(run):
+    source = "## Training\n\nThis cell trains the model on the data.\nRun it after the setup cell above."
+    assert run(with_cell(source)) == (1, ["cell 5:line 3: TB207 code cell reads as prose (markdown saved as a code "
+                                          "cell?); change its type to markdown"])
+    code, lines = run(with_cell("print(cfg\nx = [1, 2"), "--target-version", HOST)
+    assert codes(lines) == ["TB221"]  # broken code, not prose
+
+
+@pytest.mark.parametrize("source, what", [("# @title Train\nprint(cfg)", "# @title"),
+                                          ('#@title Export { display-mode: "form" }\nprint(cfg)', "# @title"),
+                                          ('limit = 10  # @param {type:"integer"}\nprint(limit)', "# @param")])
+def test_form_fields_need_the_form_view(run, source, what):
+    nb = with_cell(source)
+    assert run(nb) == (1, [f'cell 5:line 1: TB214 cell has a Colab form field ({what}) but no metadata "cellView": '
+                           '"form"; Colab shows its code as a wall of text instead of the form'])
+    nb["cells"][4]["metadata"]["cellView"] = "form"
+    assert run(nb) == (0, [])
+
+
+# ---------------------------------------------------------------------------------------------
+# TB221 for the target Python; TB223 after a cell that does not parse
+
+PEP701 = 'scores = {"loss": 1.0}\nprint(f"{scores["loss"]:.2f}")'  # valid on 3.12+, a SyntaxError on 3.11
+
+
+@pytest.fixture
+def python313():
+    from trainbook.lint.grammar import TargetParser
+
+    if TargetParser((3, 13)).confirm(["x = 1"]) is None and HOST_VERSION < (3, 13):
+        pytest.skip("no Python 3.13 here (python3.13 on PATH, ~/.pyenv/versions/3.13*, or TRAINBOOK_PY313)")
+
+
+def test_default_target_is_colabs_python_313(run, python313):
+    assert run(with_cell(PEP701)) == (0, [])
+    code, lines = run(with_cell(PEP701 + "\ndef f(:\n    pass"))
+    assert lines == ["cell 5:line 3: TB221 cell does not parse as Python 3.13: invalid syntax"]
+
+
+def test_older_target_version_rejects_newer_syntax(run, tmp_path):
+    code, lines = run(with_cell(PEP701), "--target-version", "3.11")
+    assert lines == ["cell 5:line 2: TB221 cell does not parse as Python 3.11: f-string: unmatched '['"]
+    (tmp_path / "pyproject.toml").write_text('[tool.trainbook.lint]\ntarget-version = "3.11"\n')
+    assert run(with_cell(PEP701))[1] == lines
+    code, lines = run(with_cell("match cfg:\n    case _:\n        pass"), "--target-version", "3.9")
+    assert lines == ["cell 5:line 3: TB221 cell does not parse as Python 3.9: Pattern matching is only supported in "
+                     "Python 3.10 and greater"]
+
+
+def test_without_python_313_the_check_says_so_once(run, tmp_path, monkeypatch, capsys):
+    if HOST_VERSION >= (3, 13):
+        pytest.skip("this Python parses 3.13 itself")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+    monkeypatch.setenv("TRAINBOOK_PY313", str(tmp_path / "missing-python"))
+    nb = notebook(GOOD_CELLS + [("code", "a", PEP701), ("code", "b", "print(scores, undefined_name)")])
+    (tmp_path / "nb.ipynb").write_text(json.dumps(nb))
+    assert lint.main([str(tmp_path / "nb.ipynb")]) == 1
+    out, err = capsys.readouterr()
+    assert f"cell 5:line 2: TB221 cell does not parse as Python {HOST} (cannot check for 3.13 here): f-string: " \
+           "unmatched '['" in out
+    assert "cell 6:line 1: TB223 name 'undefined_name' is used before anything defines it" in out
+    assert err.count("cannot check for Python 3.13 here") == 1
+
+
+def test_names_are_checked_after_a_cell_that_does_not_parse(run):
+    nb = notebook(GOOD_CELLS + [("code", "broken", "half = cfg.epochs // 2\nprint(half\nother = 1"),
+                                ("code", "after", "print(half, other, never_defined)")])
+    code, lines = run(nb, "--target-version", HOST)
+    assert lines == [f"cell 5:line 2: TB221 cell does not parse as Python {HOST}: '(' was never closed",
+                     "cell 6:line 1: TB223 name 'never_defined' is used before anything defines it; define or "
+                     "import it in an earlier cell"]
+
+
+# ---------------------------------------------------------------------------------------------
+# TB224 swallowed imports; TB231 accepts try/except ImportError Colab guards
+
+SWALLOWED = "try:\n    import wandb\nexcept ImportError:\n    pass"
+
+
+def test_swallowed_import_used_later(run):
+    nb = notebook(GOOD_CELLS + [("code", "import", SWALLOWED), ("code", "use", "print(cfg)\nwandb.init()")])
+    assert run(nb) == (1, ["cell 5:line 2: TB224 'wandb' is imported inside try/except ImportError and the handler "
+                           "(line 3) swallows the failure, but cell 6 line 2 uses it: a failed import then surfaces "
+                           "as a NameError there; re-raise with a HINT (raise ImportError(\"pip install ...\") from e) "
+                           "or bind a fallback in the handler"])
+
+
+@pytest.mark.parametrize("handler, use", [
+    ("    wandb = None", "if wandb is not None:\n    wandb.init()"),                      # a fallback
+    ('    raise ImportError("pip install wandb") from None', "wandb.init()"),             # re-raised
+    ("    HAVE_WANDB = False", "if HAVE_WANDB:\n    wandb.init()"),                       # a guard flag
+    ("    pass", "print(cfg)"),                                                          # never used
+    ("    pass", "import wandb\nwandb.init()"),                                          # imported again
+    ("    pass", "try:\n    wandb.init()\nexcept NameError:\n    pass"),                # the use is guarded
+])
+def test_imports_that_are_not_swallowed_pass(run, handler, use):
+    body = "try:\n    import wandb\n    HAVE_WANDB = True\nexcept ImportError:\n" + handler
+    assert run(notebook(GOOD_CELLS + [("code", "import", body), ("code", "use", use)])) == (0, [])
+
+
+@pytest.mark.parametrize("source", [
+    "try:\n    from google.colab import drive\n    drive.mount('/content/drive')\nexcept ImportError:\n    pass",
+    "try:\n    from google.colab import userdata\n    COLAB = True\nexcept ModuleNotFoundError:\n    COLAB = False\n"
+    "if COLAB:\n    key = userdata.get('KEY')\n    !pip install -q wandb",
+])
+def test_try_except_import_error_is_a_colab_guard(run, source):
+    assert run(with_cell(source)) == (0, [])
+
+
+def test_try_that_does_not_catch_import_error_is_no_guard(run):
+    code, lines = run(with_cell("try:\n    from google.colab import drive\nexcept ValueError:\n    pass"))
+    assert only(lines, "TB231") == ["cell 5:line 2: TB231 importing google.colab outside an `if IN_COLAB:` block; "
+                                    "Colab-only actions (google.colab, drive.mount, userdata, %pip/!pip) go under the "
+                                    "guard (or in a try whose except ImportError sets the flag False)"]
+
+
+# ---------------------------------------------------------------------------------------------
+# TB252 repository URLs
+
+
+def test_one_wrong_repository_url_among_three(run):
+    wrong = "!git clone https://github.com/acme-old/demo.git"
+    nb = notebook(GOOD_CELLS + [("code", "clone", "if IN_COLAB:\n    " + wrong)])
+    assert run(nb) == (1, ["cell 5:line 2: TB252 https://github.com/acme-old/demo.git names the repository "
+                           "acme-old/demo, but this notebook's repository is acme/demo (the Open-in-Colab badge in "
+                           "cell 1); the badge, clone, install and raw URLs must all name one repository"])
+    right = notebook(GOOD_CELLS + [("code", "clone", "if IN_COLAB:\n    !git clone https://github.com/acme/demo.git"),
+                                   ("markdown", "links", "Data: https://raw.githubusercontent.com/acme/demo/main/d.csv"
+                                                         "; model code from https://github.com/karpathy/nanoGPT")])
+    assert run(right) == (0, [])
+
+
+def test_configured_repository_wins_over_the_badge(run, tmp_path):
+    code, lines = run(notebook(GOOD_CELLS), "--repository", "acme/demo-v2")
+    assert lines == ["cell 1:line 3: TB252 https://colab.research.google.com/github/acme/demo names the repository "
+                     "acme/demo, but this notebook's repository is acme/demo-v2 (--repository); the badge, clone, "
+                     "install and raw URLs must all name one repository",
+                     "cell 3:line 9: TB252 git+https://github.com/acme/demo names the repository acme/demo, but this "
+                     "notebook's repository is acme/demo-v2 (--repository); the badge, clone, install and raw URLs "
+                     "must all name one repository"]
+    (tmp_path / "pyproject.toml").write_text('[tool.trainbook.lint]\nrepository = "https://github.com/acme/demo"\n')
+    assert run(notebook(GOOD_CELLS)) == (0, [])
+
+
+# ---------------------------------------------------------------------------------------------
+# pathological input: a finding or exit 2, never a traceback
+
+
+@pytest.mark.parametrize("source, message", [
+    ("x = " + "a+" * 100_000 + "a", "TB221 cell is too deeply nested for Python's parser (RecursionError); split the "
+                                    "expression into named parts"),
+    ("x = " + "-" * 100_000 + "a", "TB221 cell is too deeply nested for Python's parser (MemoryError); split the "
+                                   "expression into named parts"),
+    ("x = " + "a+" * 400 + "a", "TB221 cell is not checked: it nests more than 300 levels deep; split the "
+                                "expression into named parts"),
+])
+def test_deep_expressions_are_findings(run, source, message):
+    nb = notebook(GOOD_CELLS + [("code", "deep", source), ("code", "after", "print(x, missing)")])
+    code, lines = run(nb)
+    assert lines == [f"cell 5:line 1: {message}",
+                     "cell 6:line 1: TB223 name 'missing' is used before anything defines it; define or import it "
+                     "in an earlier cell"]
+
+
+def test_expression_just_under_the_limit_is_checked(run):
+    code, lines = run(with_cell("x = " + "a+" * 250 + "a"))
+    assert lines == ["cell 5:line 1: TB223 name 'a' is used before anything defines it; define or import it in an "
+                     "earlier cell"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply to read (more than about 1000 levels)"),
+    (json.dumps({"cells": [], "nbformat": 4, "nbformat_minor": 5, "metadata": {"w": json.loads("[" * 500 + "]" * 500)}}),
+     "JSON nested more than 64 levels deep; a notebook needs far fewer"),
+])
+def test_deeply_nested_json_exits_2_with_one_line(tmp_path, capsys, text, message):
+    (tmp_path / "a.ipynb").write_text(text)
+    assert lint.main([str(tmp_path / "a.ipynb")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"{tmp_path / 'a.ipynb'}: ") and message in err
+
+
+# ---------------------------------------------------------------------------------------------
+# rule selection, JSON output, settings
+
+
+def codes(lines) -> list[str]:
+    return [re.search(r"TB\d{3}", line).group(0) for line in lines]
+
+
+def policy_broken() -> dict:
+    """No cell tagged parameters (so no pinned ref either), outputs not stripped, and one bug."""
+    nb = notebook(GOOD_CELLS + [("code", "x", "print(ghost)")])
+    nb["cells"][1]["metadata"] = {"cellView": "form"}
+    nb["cells"][3]["execution_count"] = 1
+    return nb
+
+
+GHOST = "cell 5:line 1: TB223 name 'ghost' is used before anything defines it; define or import it in an earlier cell"
+
+
+def test_select_and_ignore_choose_codes_by_prefix(run):
+    nb = policy_broken()
+    assert codes(run(nb)[1]) == ["TB211", "TB241", "TB205", "TB223"]
+    assert run(nb, "--ignore", "TB205,TB21", "--ignore", "TB241") == (1, [GHOST])
+    assert codes(run(nb, "--select", "TB205")[1]) == ["TB205"]
+    assert run(nb, "--select", "TB2", "--ignore", "TB2") == (0, [])         # a tie: ignore wins
+    assert codes(run(nb, "--select", "TB21", "--ignore", "TB2")[1]) == ["TB211"]  # the longer prefix wins
+    assert codes(run(nb, "--select", "ALL", "--ignore", "TB2")[1]) == []
+
+
+def test_pyproject_switches_off_policy_rules_and_keeps_bug_rules(run, tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.trainbook.lint]\nignore = ["TB205", "TB21", "TB241"]\n')
+    nb = policy_broken()
+    assert run(nb) == (1, [GHOST])
+    assert run(nb, "--select", "TB205") == (0, [])  # --select replaces `select`; `ignore` still applies
+    (tmp_path / "pyproject.toml").write_text('[tool.trainbook.lint]\nselect = ["TB223", "TB205"]\n')
+    assert codes(run(nb)[1]) == ["TB205", "TB223"]
+
+
+@pytest.mark.parametrize("args, toml, message", [
+    (["--select", "TB9"], "", "--select: unknown rule code 'TB9' (codes: TB100-TB252"),
+    (["--ignore", "TB2233"], "", "--ignore: unknown rule code 'TB2233'; did you mean 'TB223'?"),
+    ([], 'select = ["TB2O5"]', "[tool.trainbook.lint] select: unknown rule code 'TB2O5'"),
+    ([], 'packges = ["x"]', "unknown key(s) ['packges']; did you mean 'packages'?"),
+    ([], "select = 5", "select: expected a list of strings; got 5"),
+    ([], 'target-version = "2.7"', 'target version must look like "3.13" (3.8 or newer); got \'2.7\''),
+    (["--repository", "not a repo"], "", "--repository: repository must be 'owner/name'"),
+])
+def test_bad_settings_exit_2_naming_the_setting(run, tmp_path, capsys, args, toml, message):
+    (tmp_path / "pyproject.toml").write_text(f"[tool.trainbook.lint]\n{toml}\n")
+    (tmp_path / "nb.ipynb").write_text(json.dumps(notebook(GOOD_CELLS)))
+    assert lint.main([str(tmp_path / "nb.ipynb"), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+
+
+def test_json_format(run, tmp_path, capsys):
+    (tmp_path / "nb.ipynb").write_text(json.dumps(with_cell("print(ghost)")))
+    (tmp_path / "bad.ipynb").write_text("{")
+    assert lint.main([str(tmp_path / "nb.ipynb"), str(tmp_path / "bad.ipynb"), "--format", "json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert report == {
+        "findings": [{"path": str(tmp_path / "nb.ipynb"), "cell": 5, "line": 1, "code": "TB223",
+                      "message": "name 'ghost' is used before anything defines it; define or import it in an "
+                                 "earlier cell"}],
+        "unreadable": [{"path": str(tmp_path / "bad.ipynb"),
+                        "message": f"{tmp_path / 'bad.ipynb'}: invalid JSON at line 1 column 2: Expecting property "
+                                   "name enclosed in double quotes"}],
+        "notes": [], "files_checked": 2}
+
+
+def test_readme_lists_every_code():
+    from trainbook.lint import CODES
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### Lint notebooks"):]
+    listed = re.findall(r"^\| (TB\d{3}) \|", section, flags=re.MULTILINE)
+    assert listed == sorted(CODES)

@@ -73,3 +73,223 @@ def test_hyperparameter_search_section(tmp_path):
     assert record["search_trials"] == 2 and math.isfinite(record["search_best_metric"])
     assert set(record["search_best_params"]) == {"learning_rate", "weight_decay"}
     assert (tmp_path / "runs" / "notebook" / "search.png").exists()
+
+
+@pytest.mark.slow
+def test_a_save_to_disk_folder_with_string_labels_trains_and_the_bundle_prints_class_names(tmp_path):
+    """papermill -p dataset hf:<dir>, with the form's tokenizer, text_column and label_column."""
+    import os
+    import random
+
+    import datasets
+
+    words = {"sports": "goal match team score", "cooking": "oven recipe salt bake", "travel": "train hotel beach map"}
+    rng = random.Random(0)
+    names = sorted(words)
+    verdicts = [names[i % 3] for i in range(300)]
+    bodies = [" ".join(rng.choice(words[v].split()) for _ in range(8)) for v in verdicts]
+    folder = tmp_path / "reviews_ds"
+    datasets.Dataset.from_dict({"id": list(range(300)), "review_body": bodies, "verdict": verdicts}).save_to_disk(str(folder))
+    out = tmp_path / "executed.ipynb"
+    params = ["-p", "task", "text-cls", "-p", "dataset", f"hf:{folder}", "-p", "tokenizer", "bpe:300",
+              "-p", "text_column", "review_body", "-p", "label_column", "verdict", "-p", "epochs", "3",
+              "-p", "data_limit", "0", "-p", "wandb_mode", "disabled", "-p", "output_dir", str(tmp_path / "runs")]
+    env = {**os.environ, "TRAINBOOK_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-m", "papermill", str(NOTEBOOK), str(out), *params, "--cwd",
+                           str(ROOT / "notebooks"), "--no-progress-bar", "-k", "python3"],
+                          capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((tmp_path / "runs" / "notebook" / "record.json").read_text())
+    assert record["class_names"] == names and record["tokenizer"] == "bpe:300" and record["vocab_size"] <= 300
+    assert record["final"]["val_accuracy"] > 1 / 3 + 0.2
+    assert (tmp_path / "runs" / "notebook" / "bundle" / "tokenizer.json").is_file()
+    assert (tmp_path / "runs" / "notebook" / "tokenizer" / "tokenizer.json").is_file()
+    lines = record["inference_lines"]
+    assert len(lines) == 3 and all(line.split("\t")[1] in names for line in lines)
+
+
+# --- re-running the notebook: the safe re-run rule and what a re-run keeps ---
+
+QUICK = {"data_limit": 200, "epochs": 1, "export_model": False, "run_name": "same"}
+
+
+def execute(tmp_path, name, **params):
+    import papermill as pm
+
+    params = {"output_dir": str(tmp_path / "runs"), "wandb_mode": "disabled", **QUICK, **params}
+    out = tmp_path / f"{name}.ipynb"
+    pm.execute_notebook(str(NOTEBOOK), str(out), parameters=params, cwd=str(ROOT / "notebooks"),
+                        progress_bar=False, kernel_name="python3")
+    nb = nbformat.read(out, as_version=4)
+    return {c.get("id"): c for c in nb.cells if c.cell_type == "code"}
+
+
+def outputs(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+@pytest.mark.slow
+def test_run_all_after_editing_the_form_trains_in_a_new_folder_and_a_rerun_keeps_the_record(tmp_path):
+    runs = tmp_path / "runs"
+    execute(tmp_path, "first", wandb_mode="offline")
+    first_config = (runs / "same" / "training_config.json").read_bytes()
+    first = json.loads((runs / "same" / "record.json").read_text())
+    assert first["wandb_mode"] == "offline" and Path(first["wandb_dir"]).is_dir()
+
+    cells = execute(tmp_path, "again", wandb_mode="offline")   # the same form: the finished run is loaded
+    assert "run already finished" in outputs(cells["train"])
+    again = json.loads((runs / "same" / "record.json").read_text())
+    assert again["wall_time_s"] == first["wall_time_s"] and again["wandb_dir"] == first["wandb_dir"]
+
+    cells = execute(tmp_path, "edited", learning_rate=0.001, wandb_mode="offline")
+    assert f"(learning_rate 0.003 -> 0.001); this run is 'same-2' in {runs / 'same-2'}" in outputs(cells["config"])
+    assert json.loads((runs / "same-2" / "training_config.json").read_text())["learning_rate"] == 0.001
+    assert json.loads((runs / "same-2" / "record.json").read_text())["epochs"] == 1
+    assert (runs / "same" / "training_config.json").read_bytes() == first_config
+
+    execute(tmp_path, "never", resume="never")   # the first form, but a new run asked for
+    assert json.loads((runs / "same-3" / "training_config.json").read_text())["learning_rate"] == 0.003
+    assert (runs / "same" / "training_config.json").read_bytes() == first_config
+
+
+def test_make_run_twice_keeps_the_first_executed_notebook(tmp_path):
+    fake = tmp_path / "python"   # stands in for .venv/bin/python: papermill writes its output path
+    fake.write_text('#!/bin/sh\necho "executed by run $$" > "$4"\n')
+    fake.chmod(0o755)
+    make = ["make", "-s", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path), "-o", "install", "run",
+            f"PY={fake}", "RUN_NAME=twice"]
+    texts = []
+    for _ in range(3):
+        done = subprocess.run(make, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        texts.append({p.name: p.read_text() for p in (tmp_path / "runs" / "twice").iterdir()})
+    assert sorted(texts[-1]) == ["training-2.ipynb", "training-3.ipynb", "training.ipynb"]
+    assert texts[-1]["training.ipynb"] == texts[0]["training.ipynb"]
+    assert texts[-1]["training-2.ipynb"] == texts[1]["training-2.ipynb"] != texts[0]["training.ipynb"]
+
+
+# --- models the user brings ---
+
+TB_MODEL = '''import torch
+import torch.nn as nn
+
+
+class CausalBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(d_model=32, nhead=2, dim_feedforward=64, dropout=0.0, batch_first=True)
+
+    def forward(self, x):
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+        return self.layer(x, src_mask=mask, is_causal=True)
+
+
+class BuilderTransformer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(256, 32)
+        self.pos = nn.Embedding(128, 32)
+        self.block = CausalBlock()
+        self.head = nn.Linear(32, 256)
+
+    def forward(self, input_ids):
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        return self.head(self.block(self.embed(input_ids) + self.pos(positions)))
+
+
+class BigramBaseline(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.table = nn.Embedding(256, 256)
+
+    def forward(self, input_ids):
+        return self.table(input_ids)
+'''
+TB_CONFIG = json.dumps({"model_name": "BuilderTransformer", "d_model": 32, "n_heads": 2, "n_layers": 1})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["folder", "gist"])
+def test_a_transformer_builder_model_trains_exports_and_reloads_in_the_notebook(kind, tmp_path, monkeypatch):
+    import hashlib
+
+    import torch
+
+    import trainbook as tb
+    from gist_server import serve
+
+    folder = tmp_path / "builder-export"
+    folder.mkdir()
+    (folder / "model.py").write_text(TB_MODEL)
+    (folder / "config.json").write_text(TB_CONFIG)
+    revision = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"
+    with serve({"5e1f0c2a9b7d": {revision: {"model.py": TB_MODEL, "config.json": TB_CONFIG}}}) as server:
+        monkeypatch.setenv("TRAINBOOK_GIST_API_URL", server.url)  # the kernel inherits the environment
+        monkeypatch.setenv("TRAINBOOK_CACHE_DIR", str(tmp_path / "cache"))
+        source = str(folder) if kind == "folder" else "gist:5e1f0c2a9b7d"
+        nb, record = run_notebook(tmp_path, model_source=source, data_limit=240, epochs=2, learning_rate=0.003)
+    assert record["model_class"] == "BuilderTransformer" and record["model_origin"] == kind
+    assert record["model_parameters"] == tb.count_parameters(tb.load_model(folder))
+    if kind == "gist":
+        assert record["model_sha256"] == {"model.py": hashlib.sha256(TB_MODEL.encode()).hexdigest(),
+                                          "config.json": hashlib.sha256(TB_CONFIG.encode()).hexdigest()}
+        assert [path for path, _ in server.requests] == ["/gists/5e1f0c2a9b7d"]
+    assert record["final_val_loss"] < record["first_val_loss"] < math.log(256) + 0.5
+    assert record["bundle_parity"] <= 1e-5
+    print(f"\n{kind}: val_loss {record['first_val_loss']:.4f} -> {record['final_val_loss']:.4f}, "
+          f"bundle parity {record['bundle_parity']:.2e}")
+    out = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "BuilderTransformer: " in out and f"from {kind} {source}" in out
+
+    reloaded, meta = tb.load_bundle(tmp_path / "runs" / "notebook" / "bundle")  # reload here, from the bundle alone
+    assert type(reloaded).__name__ == "BuilderTransformer"
+    assert meta["model_config"]["origin"]["kind"] == kind and "model_code/model.py" in meta["files"]
+    x = torch.randint(0, 256, (2, 16))
+    last = sorted((tmp_path / "runs" / "notebook" / "checkpoints").glob("step-*.pt"))[-1]  # the exported final weights
+    trained = torch.load(last, weights_only=True)["model"]
+    again = tb.load_model(folder)
+    again.load_state_dict(trained)
+    with torch.no_grad():
+        assert torch.allclose(reloaded(x), again.eval()(x), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_model_class_picks_another_class_of_the_model_source(tmp_path):
+    folder = tmp_path / "builder-export"
+    folder.mkdir()
+    (folder / "model.py").write_text(TB_MODEL)
+    (folder / "config.json").write_text(TB_CONFIG)  # names BuilderTransformer
+    _, record = run_notebook(tmp_path, model_source=str(folder), model_class="BigramBaseline", data_limit=64, epochs=1,
+                             export_model=False)
+    assert record["model_class"] == "BigramBaseline" and record["model_parameters"] == 256 * 256
+def test_format_table_aligns_named_columns_left_and_the_rest_right():
+    from trainbook.notebook import format_table
+
+    text = format_table([{"check": "shapes", "n": 1.5, "hint": "ok"}, {"check": "gradient_flow", "n": 12, "hint": "fix"}],
+                        left=("check", "hint"))
+    assert text.splitlines() == ["check            n  hint",
+                                 "-------------  ---  ----",
+                                 "shapes         1.5  ok",
+                                 "gradient_flow   12  fix"]
+
+
+def test_invalid_form_values_stop_the_config_cell_before_any_data_with_every_problem_and_no_traceback(tmp_path):
+    import papermill as pm
+
+    out = tmp_path / "executed.ipynb"
+    params = {"output_dir": str(tmp_path / "runs"), "wandb_mode": "disabled", "precision": "fp16", "epochs": 0,
+              "run_hp_search": True, "n_trials": 0, "run_name": "my run", "drift_shift": "rotation"}
+    with pytest.raises(pm.PapermillExecutionError, match="ConfigError"):
+        pm.execute_notebook(str(NOTEBOOK), str(out), parameters=params, cwd=str(ROOT / "notebooks"),
+                            progress_bar=False, kernel_name="python3")
+    nb = nbformat.read(out, as_version=4)
+    cells = {c.id: c for c in nb.cells}
+    error = next(o for o in cells["config"].outputs if o.output_type == "error")
+    assert error.ename == "ConfigError" and len(error.traceback) == 1  # the message, not a traceback
+    message = error.traceback[0]
+    assert message.startswith("ConfigError: invalid run settings (5 problems):")
+    for expected in ("precision='fp16' needs a CUDA GPU", "epochs must be an integer >= 1; got 0",
+                     "n_trials=0 but run_hp_search=True", "run_name 'my run' contains ' '", "drift_shift: shift must be"):
+        assert expected in message, expected
+    assert all(cells[name].execution_count is None for name in ("data", "model", "train"))
+    assert not (tmp_path / "runs" / "my run").exists()

@@ -2,10 +2,12 @@ import io
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -172,9 +174,31 @@ def test_a_random_search_grows_with_n_trials_but_does_not_shrink(tmp_path, data)
     first = run_search(cfg, space, factory, data.train, data.val, data.spec, method="random", n_trials=1)
     grown = run_search(cfg, space, factory, data.train, data.val, data.spec, method="random", n_trials=2)
     assert factory.calls == 2 and grown.trials[0].metric == first.trials[0].metric and len(grown.trials) == 2
+    assert grown.space == {"learning_rate": {"loguniform": [1e-3, 1e-2]}}   # what plot_search draws on a log axis
     assert [r["trial"] for r in journal(tmp_path / "r" / "search") if r["status"] == "planned"] == [0, 1]
     with pytest.raises(ValueError, match=r"holds a plan of 2 trials .*\(n_trials can grow, not shrink\)"):
         run_search(cfg, space, factory, data.train, data.val, data.spec, method="random", n_trials=1)
+
+
+def test_a_search_resumes_from_its_journal_in_persist_dir_on_an_empty_local_disk(tmp_path, data):
+    space, factory = {"learning_rate": loguniform(1e-3, 1e-2)}, Factory(data.spec)
+    cfg = base_config(tmp_path, epochs=1, persist_dir=str(tmp_path / "drive"))
+    first = run_search(cfg, space, factory, data.train, data.val, data.spec, method="random", n_trials=2)
+    persisted = tmp_path / "drive" / "r" / "search"
+    assert (persisted / "search.jsonl").read_text() == (tmp_path / "r" / "search" / "search.jsonl").read_text()
+    best_trial = Path(first.best.run_dir).name
+    assert sorted(p.relative_to(persisted).as_posix() for p in persisted.rglob("*.pt")) == \
+        [f"{best_trial}/checkpoints/best.pt"]
+    shutil.rmtree(tmp_path / "r")   # a runtime reset: the local disk is empty
+
+    grown = run_search(cfg, space, factory, data.train, data.val, data.spec, method="random", n_trials=3)
+    assert factory.calls == 3   # only the new trial trained; the two ended trials came back from the journal
+    assert [t.metric for t in grown.trials[:2]] == [t.metric for t in first.trials]
+    best = grown.best
+    assert best.checkpoint and Path(best.checkpoint).is_file()
+    assert sorted(p.relative_to(persisted).as_posix() for p in persisted.rglob("*.pt")) == \
+        [f"{Path(best.run_dir).name}/checkpoints/best.pt"]
+    assert len(journal(persisted)) == len(journal(tmp_path / "r" / "search"))
 
 
 def test_journal_drops_a_torn_last_line(tmp_path):
@@ -324,6 +348,7 @@ def test_optuna_random_search_is_reproducible_and_prunes(tmp_path, data):
                           search_dir=tmp_path / name) for name in ("a", "b")]
     params = [[t.params["learning_rate"] for t in r.trials] for r in results]
     assert params[0] == params[1] and len(set(params[0])) == 3 and all(1e-5 <= v <= 3e-2 for v in params[0])
+    assert results[0].space == {"learning_rate": {"loguniform": [1e-5, 3e-2]}}
     assert [t.status for t in results[0].trials] == [t.status for t in results[1].trials]
     assert all(t.epochs == 3 if t.status == "finished" else t.epochs < 3 for t in results[0].trials)
 

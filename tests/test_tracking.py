@@ -255,12 +255,12 @@ def test_online_with_no_server_warns_once_and_logs_offline(tmp_path, monkeypatch
 
 def test_online_start_failure_falls_back_offline_and_never_leaks_the_key(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
-    monkeypatch.setattr(wandb_tracking, "_server_problem", lambda wandb: None)
+    monkeypatch.setattr(wandb_tracking, "_server_problem", lambda wandb, timeout: None)
     real_init = wandb.init
 
     def init(*args, settings, **kwargs):
         if settings.mode == "online":
-            assert settings.api_key == FAKE_KEY and settings.init_timeout == wandb_tracking.INIT_TIMEOUT_S
+            assert settings.api_key == FAKE_KEY and 1 <= settings.init_timeout <= wandb_tracking.START_BUDGET_S
             raise wandb.errors.CommError(f"401 unauthorized for key {FAKE_KEY}")
         return real_init(*args, settings=settings, **kwargs)
 

@@ -10,14 +10,14 @@ import dataclasses
 from .config import ConfigError, TrainingConfig, suggest
 
 FIELD_GROUPS = {
-    "with_run": ("run_name", "output_dir", "seed", "deterministic"),
+    "with_run": ("run_name", "output_dir", "seed", "deterministic", "persist_dir", "on_config_change"),
     "with_training": ("epochs", "batch_size", "learning_rate", "weight_decay", "warmup_ratio",
                       "warmup_steps", "max_steps", "gradient_accumulation_steps"),
     "with_optimizer": ("optimizer", "learning_rate", "weight_decay", "lr_schedule", "warmup_ratio",
                        "warmup_steps", "min_lr_ratio", "max_grad_norm"),
     "with_precision": ("precision", "compile", "device", "num_workers", "deterministic"),
     "with_checkpointing": ("checkpoint_dir", "save_every_n_epochs", "save_every_n_steps", "keep_last",
-                           "resume", "eval_every_n_epochs", "early_stopping_patience",
+                           "resume", "persist_dir", "on_config_change", "eval_every_n_epochs", "early_stopping_patience",
                            "early_stopping_metric", "early_stopping_mode", "early_stopping_min_delta"),
     "with_tracking": ("wandb_mode", "wandb_project", "wandb_entity", "log_every_n_steps", "progress_bar"),
     "with_export": ("export_bundle", "export_formats"),

@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,9 +24,12 @@ CONFIG_VERSION = 2
 class ConfigError(ValueError):
     """A configuration is invalid. The message has one line per bad field."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], title: str = "invalid TrainingConfig"):
         self.problems = list(problems)
-        super().__init__("invalid TrainingConfig:\n  " + "\n  ".join(self.problems))
+        super().__init__(f"{title}:\n  " + "\n  ".join(self.problems))
+
+    def _render_traceback_(self):  # IPython (Jupyter, Colab) shows the message alone, not a traceback
+        return [f"{type(self).__name__}: {self}"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +69,8 @@ class TrainingConfig:
     save_every_n_steps: int = 0          # also checkpoint every N optimizer steps; 0 = off
     keep_last: int = 2                   # step/epoch checkpoints kept (best.pt kept in addition)
     resume: str = "auto"                 # auto (newest checkpoint of this run) | never | <path>
+    persist_dir: str = ""                # also copy the run to <persist_dir>/<run_name>/ (Colab: a Drive folder)
+    on_config_change: str = "refuse"     # same run_name, other settings: refuse | new_run (<run_name>-2, -3 ...)
     # --- tracking ---
     wandb_mode: str = "auto"             # auto | online | offline | disabled
     wandb_project: str = "trainbook"     # W&B project name
@@ -267,6 +273,8 @@ _RULES: dict[str, Callable[[str, Any], str | None]] = {
     "save_every_n_steps": _int_rule(0),
     "keep_last": _int_rule(1),
     "resume": _resume_rule,
+    "persist_dir": _str_rule(allow_empty=True),
+    "on_config_change": _choice_rule("refuse", "new_run"),
     "wandb_mode": _choice_rule("auto", "online", "offline", "disabled"),
     "wandb_project": _str_rule(allow_empty=False),
     "wandb_entity": _str_rule(allow_empty=True),
@@ -287,7 +295,30 @@ def _cross_field_problems(c: TrainingConfig) -> list[str]:
     if c.precision == "fp16" and c.device in ("cpu", "mps"):
         problems.append(f"precision 'fp16' needs a CUDA device; got device={c.device!r} "
                         "(use precision='bf16' or 'fp32' on CPU)")
+    problems += _run_folder_problems(c)
     return problems
+
+
+def _run_folder_problems(c: TrainingConfig) -> list[str]:
+    problems = []
+    if c.on_config_change == "new_run" and isinstance(c.checkpoint_dir, str) and c.checkpoint_dir:
+        problems.append(f"on_config_change='new_run' needs checkpoint_dir='' (each run folder keeps its own "
+                        f"checkpoints); got checkpoint_dir={c.checkpoint_dir!r}")
+    if c.on_config_change == "new_run" and c.strategy == "ddp":
+        problems.append("on_config_change='new_run' cannot be used with strategy='ddp' (every rank must train in "
+                        "the same folder); use 'refuse' and pick run_name yourself")
+    if all(isinstance(v, str) for v in (c.persist_dir, c.output_dir, c.run_name)) and c.persist_dir:
+        local, persisted = (os.path.join(os.path.abspath(d), c.run_name)
+                            for d in (c.output_dir, c.persist_dir))
+        if local == persisted or _inside(local, persisted) or _inside(persisted, local):
+            problems.append(f"persist_dir must keep its copy of the run apart from the run folder; got persist_dir="
+                            f"{c.persist_dir!r} and output_dir={c.output_dir!r} (use another folder, e.g. "
+                            "/content/drive/MyDrive/trainbook in Colab)")
+    return problems
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def suggest(word: str, options) -> str:

@@ -1,7 +1,8 @@
-"""Figures: training curves, the 4-panel drift dashboard and the drift explorer.
+"""Figures: training curves, the 4-panel drift dashboard, the drift explorer, search and model checks.
 
     fig = plot_training(result); fig.savefig(run_dir / "training_curves.png")
     plot_drift_dashboard(report).savefig(run_dir / "drift_dashboard.png"); drift_explorer(report)
+    plot_model_checks(tb.check_model(model, spec)).savefig(run_dir / "model_check.png")
 
 matplotlib is imported inside each function; the plot_* functions show and save nothing (the
 caller does), drift_explorer displays its widget or figure in the notebook.
@@ -25,7 +26,8 @@ def plot_training(result) -> "Figure":  # noqa: F821
     """Loss, validation metric, learning rate / grad norm, and throughput.
 
     Per optimizer step when the run's metrics.jsonl is there (validation points at each epoch's
-    last step), per epoch otherwise.
+    last step), per epoch otherwise. Loss and validation metric start at 0 (accuracy spans 0-1),
+    with a marker per validation point; x ticks are whole numbers.
 
     Args:
         result: a TrainResult (or anything with a `history` list of per-epoch dicts and,
@@ -50,10 +52,14 @@ def plot_training(result) -> "Figure":  # noqa: F821
     if pts:
         ax_loss.plot(*zip(*pts), marker="o", label="val")
     ax_loss.set(title="loss", xlabel=xlabel)
+    ax_loss.set_ylim(0, None)   # from zero: a flat loss is not drawn as a cliff
     ax_loss.legend()
     metric = next((k for k in ("val_accuracy", "val_bits_per_byte", "val_perplexity") if any(k in h for h in history)), None)
     if metric:
-        ax_metric.plot(*zip(*[(x_of(h), h[metric]) for h in history if metric in h]), marker="o", color="tab:green")
+        points = [(x_of(h), h[metric]) for h in history if metric in h]
+        ax_metric.plot(*zip(*points), marker="o", color="tab:green")
+        # a fixed range: two points of an auto-scaled axis make any wiggle look like a trend
+        ax_metric.set_ylim(0, 1.02 if metric == "val_accuracy" else max(v for _, v in points) * 1.15)
     ax_metric.set(title=metric or "no validation metric", xlabel=xlabel)
     if steps:
         xs, lrs, norms = [r["step"] for r in steps], [r["train/lr"] for r in steps], [r["train/grad_norm"] for r in steps]
@@ -68,7 +74,16 @@ def plot_training(result) -> "Figure":  # noqa: F821
     key = "tokens_per_s" if history and "tokens_per_s" in history[0] else "samples_per_s"
     ax_speed.bar([h["epoch"] for h in history], [h[key] for h in history], color="tab:gray")
     ax_speed.set(title=key.replace("_per_s", "/s") + " per epoch", xlabel="epoch")
+    for ax in (ax_loss, ax_metric, ax_lr, ax_speed):
+        _integer_ticks(ax)
     return fig
+
+
+def _integer_ticks(ax):
+    """Whole numbers on the x axis (epochs, steps, trials), never 0.5 epochs."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 # --- drift ---
@@ -81,7 +96,7 @@ def _severity(row: dict) -> tuple:
     return _STATUS_RANK[row["status"]], row["score"] / row["threshold"]
 
 
-def _plot_distribution(ax, dist: dict):
+def _plot_distribution(ax, dist: dict, **legend):
     if dist["kind"] == "numeric":
         ax.stairs(dist["reference"], dist["edges"], fill=True, alpha=0.35, color="tab:blue", label="reference")
         ax.stairs(dist["current"], dist["edges"], color="tab:red", linewidth=1.5, label="current")
@@ -89,22 +104,35 @@ def _plot_distribution(ax, dist: dict):
         x = range(len(dist["categories"]))
         ax.bar([i - 0.2 for i in x], dist["reference"], width=0.4, color="tab:blue", alpha=0.6, label="reference")
         ax.bar([i + 0.2 for i in x], dist["current"], width=0.4, color="tab:red", alpha=0.8, label="current")
-        ax.set_xticks(list(x), [str(c)[:8] for c in dist["categories"]], rotation=45, fontsize=8)
+        labels = [_short(c) for c in dist["categories"]]
+        turn = {"rotation": 40, "ha": "right", "rotation_mode": "anchor"} if max(map(len, labels), default=0) > 3 else {}
+        ax.set_xticks(list(x), labels, fontsize=8, **turn)
     ax.set_ylabel("% of samples")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, **legend)
 
 
-def _plot_scores(ax, rows: list[dict], cap: float = 5.0):
+def _short(name, width: int = 18) -> str:
+    name = str(name)
+    return name if len(name) <= width else name[: width - 3] + "..."
+
+
+def _plot_scores(ax, rows: list[dict], alpha: float, cap: float = 5.0):
+    """Bars of score / drift threshold, each labelled with its statistic and p-value; a bar past the
+    dashed line that is not significant says so. The axis ends just past the largest bar (or the line)."""
     rows = sorted(rows, key=_severity)
     ratios = [r["score"] / r["threshold"] for r in rows]
+    right = 1.9 * min(cap, max(ratios + [1.0]))    # bars fill the first half; the labels the rest
     y = range(len(rows))
     ax.barh(list(y), [min(v, cap) for v in ratios], color=[_STATUS_COLORS[r["status"]] for r in rows])
     for i, (r, v) in enumerate(zip(rows, ratios)):
-        ax.text(min(v, cap) + 0.05, i, f"{r['statistic']} {r['score']:.3g}", va="center", fontsize=8)
+        note = " - not significant" if v >= 1 and r["p_value"] >= alpha else ""
+        p = f"p={r['p_value']:.2g}" if r["p_value"] >= 1e-15 else "p<1e-15"
+        ax.text(min(v, cap) + right * 0.01, i, f"{r['statistic']} {r['score']:.3g}, {p}{note}",
+                va="center", fontsize=8)
     ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
     ax.set_yticks(list(y), [r["feature"] + (" (model)" if r.get("group") == "model" else "") for r in rows], fontsize=8)
-    ax.set_xlim(0, cap * 1.35)
-    ax.set_xlabel("score / drift threshold (dashed line = drift)")
+    ax.set_xlim(0, right)
+    ax.set_xlabel(f"score / drift threshold (dashed line: drift when p < {alpha:g})")
 
 
 def _plot_over_time(ax, series: dict):
@@ -145,7 +173,7 @@ def plot_drift_dashboard(report) -> "Figure":  # noqa: F821
     top = next((r for r in rows if r["kind"] == "numeric"), rows[0])
     _plot_distribution(ax_dist, report.distributions[top["feature"]])
     ax_dist.set_title(f"distribution: {top['feature']} ({top['statistic']} {top['score']:.3g}, {top['status']})")
-    _plot_scores(ax_scores, report.rows)
+    _plot_scores(ax_scores, report.rows, report.thresholds["p_value"])
     ax_scores.set_title("drift score per feature")
     _plot_over_time(ax_time, report.over_time[rows[0]["feature"]])
     ax_time.set_title(f"over time: {rows[0]['feature']}")
@@ -156,12 +184,15 @@ def plot_drift_dashboard(report) -> "Figure":  # noqa: F821
         others = [r for r in rows if r is not top] or rows
         shown = next((r for r in others if r["kind"] == "categorical"), others[0])["feature"]
         title = f"no predictions / labels profiled; {shown}"
-    _plot_distribution(ax_pred, report.distributions[shown])
-    ax_pred.set_ylim(0, ax_pred.get_ylim()[1] * 1.3)  # room for the verdict
+    # the verdict sits in the top band of the panel, the legend under it on the right, the bars below both
+    _plot_distribution(ax_pred, report.distributions[shown], loc="upper right", bbox_to_anchor=(1.0, 0.85))
+    data_top = ax_pred.get_ylim()[1]
+    ax_pred.set_yticks([v for v in ax_pred.get_yticks() if 0 <= v <= data_top])   # no "150 %" tick in the band
+    ax_pred.set_ylim(0, data_top * 1.75)
     ax_pred.set_title(title)
     color = "tab:red" if report.dataset_drift else "tab:green"
-    ax_pred.text(0.02, 0.97, report.verdict(), transform=ax_pred.transAxes, va="top", fontsize=11, color=color,
-                 bbox={"facecolor": "white", "edgecolor": color, "alpha": 0.9})
+    ax_pred.text(0.02, 0.97, report.verdict(), transform=ax_pred.transAxes, va="top", fontsize=10, color=color,
+                 bbox={"facecolor": "white", "edgecolor": color, "alpha": 0.9}, wrap=True)
     fig.suptitle(f"drift: {report.n_current} current vs {report.n_reference} reference examples")
     return fig
 
@@ -173,8 +204,9 @@ def _feature_figure(report, feature: str) -> "Figure":  # noqa: F821
     fig = Figure(figsize=(8, 3.6), layout="constrained")
     ax = fig.subplots()
     _plot_distribution(ax, report.distributions[feature])
-    ax.set_title(f"{feature}: {row['statistic']} {row['score']:.3g} (drift at {row['threshold']:g}), "
-                 f"{row['test']} p={row['p_value']:.3g}, {row['status']}")
+    raw = row.get(row["statistic"], row["score"])
+    ax.set_title(f"{feature}: {row['statistic']} {raw:.3g}, {row['score']:.3g} beyond noise (drift at "
+                 f"{row['threshold']:g}), {row['test']} p={row['p_value']:.3g}, {row['status']}")
     return fig
 
 
@@ -253,6 +285,9 @@ def drift_explorer(report, interactive: bool | None = None):
 def plot_search(result) -> "Figure":  # noqa: F821
     """The metric per trial with the best so far, and the metric against each searched parameter.
 
+    Trials sit on whole-number ticks; a log-uniform parameter gets a log axis spanning its searched
+    range (from `result.space`), a list of numbers ticks at those numbers.
+
     Args:
         result: a SearchResult.
     Returns:
@@ -283,6 +318,7 @@ def plot_search(result) -> "Figure":  # noqa: F821
     if line:
         axes[0].step(*zip(*line), where="post", color="gray", label="best so far")
     axes[0].set(title=f"{result.metric} per trial", xlabel="trial", ylabel=result.metric)
+    _integer_ticks(axes[0])
     if line or scored:
         axes[0].legend(fontsize="small")
     for ax, name in zip(axes[1:], names):
@@ -291,9 +327,34 @@ def plot_search(result) -> "Figure":  # noqa: F821
         labels = sorted({str(v) for v in values})
         ax.scatter(values if numeric else [labels.index(str(v)) for v in values], [t.metric for t in scored],
                    c=[colors[t.status] for t in scored])
-        if numeric and values and min(values) > 0 and max(values) >= 20 * min(values):
+        dist = getattr(result, "space", {}).get(name)
+        if isinstance(dist, dict) and "loguniform" in dist:   # the searched range, on the axis it was drawn on
             ax.set_xscale("log")
+            low, high = dist["loguniform"]
+            ax.set_xlim(low / 1.25, high * 1.25)
+        elif numeric and values and min(values) > 0 and max(values) >= 20 * min(values):
+            ax.set_xscale("log")
+        elif isinstance(dist, dict) and "intuniform" in dist:
+            _integer_ticks(ax)
+        elif isinstance(dist, list) and numeric:   # a list of numbers: ticks at the searched values
+            ax.set_xticks(sorted(set(dist)))
         if not numeric:
             ax.set_xticks(range(len(labels)), labels)
         ax.set(title=f"{result.metric} vs {name}", xlabel=name)
     return fig
+
+
+def plot_model_checks(report) -> "Figure":  # noqa: F821
+    """The model check figure (trainbook.checks.figure): gradient norm per layer, the LR range
+    curve, and training-step time and peak memory vs batch size; the same as `report.figure()`.
+
+    Args:
+        report: a ModelReport (tb.check_model).
+    Returns:
+        a matplotlib Figure with 3 panels; nothing is shown or saved.
+    Raises:
+        ImportError: matplotlib is not installed.
+    """
+    from .checks.figure import plot_model_report
+
+    return plot_model_report(report)

@@ -10,8 +10,8 @@ import os
 import platform
 import sys
 
-REQUIRED_MODULES = ("config", "builder", "tasks", "env", "notebook", "dashboard", "cli", "data", "models",
-                    "engine", "tracking", "drift", "search", "export", "lint")
+REQUIRED_MODULES = ("config", "builder", "tasks", "env", "notebook", "persist", "dashboard", "cli", "data", "models",
+                    "engine", "tracking", "drift", "search", "checks", "export", "lint", "validation")
 
 
 class InstallationError(ImportError):

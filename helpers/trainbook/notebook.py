@@ -24,15 +24,22 @@ def record(run_dir, **values) -> dict:
     return data
 
 
-def format_table(rows: list[dict], columns: list[str] | None = None, floatfmt: str = ".4g") -> str:
-    """A plain-text table of dicts (one line per row)."""
+def format_table(rows: list[dict], columns: list[str] | None = None, floatfmt: str = ".4g",
+                 left: tuple = ()) -> str:
+    """A plain-text table of dicts (one line per row).
+
+    Args:
+        rows: one dict per row. columns: which keys, in order (default: the first row's).
+        floatfmt: format of float cells. left: columns aligned left (the others align right).
+    """
     if not rows:
         return "(no rows)"
     columns = columns or list(rows[0])
     cell = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)  # noqa: E731
     body = [[cell(r.get(c, "")) for c in columns] for r in rows]
     widths = [max(len(c), *(len(b[i]) for b in body)) for i, c in enumerate(columns)]
-    line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths))  # noqa: E731
+    align = [str.ljust if c in left else str.rjust for c in columns]
+    line = lambda vals: "  ".join(a(v, w) for a, v, w in zip(align, vals, widths)).rstrip()  # noqa: E731
     return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, body)])
 
 

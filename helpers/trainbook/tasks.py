@@ -45,6 +45,8 @@ class TaskSpec:
     std: tuple = ()                # vision: per-channel std
     metrics: tuple = ("loss",)     # metrics reported each evaluation
     class_names: tuple = ()        # classification: a name per class index
+    tokenizer: str = "byte"        # text: "byte" | "bpe:<vocab_size>" | "hf:<name-or-dir>" (trainbook.data.tokenizers)
+    tokenizer_sha: str = ""        # text: sha256 of the tokenizer's tokenizer.json ("" for bytes)
 
     def __post_init__(self):
         for f in ("mean", "std", "metrics", "class_names"):
@@ -96,7 +98,9 @@ class TextCollator:
     """Pads variable-length token sequences on the right.
 
     Each example is a dict with `input_ids` (1-D long tensor) and, for classification, `labels`
-    (an int). LM labels are the input ids with -100 on padding.
+    (an int). LM labels are the input ids with -100 on padding. Examples of a subword tokenizer
+    carry `n_bytes` (the text bytes of their targets); the batch then has `n_bytes` per example,
+    from which the Trainer reports bits per byte.
     """
 
     def __init__(self, spec: TaskSpec, pad_id: int = 0):
@@ -114,7 +118,10 @@ class TextCollator:
             labels = input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)
         else:
             labels = torch.tensor([int(e["labels"]) for e in examples], dtype=torch.long)
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        if "n_bytes" in examples[0]:
+            batch["n_bytes"] = torch.tensor([int(e["n_bytes"]) for e in examples], dtype=torch.long)
+        return batch
 
 
 class VisionDataCollator:

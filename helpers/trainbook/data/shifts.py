@@ -51,7 +51,10 @@ def apply_shift(examples: list[dict], spec: TaskSpec, kind: str, strength: float
                 mask = torch.rand(len(ids), generator=g) < strength
                 ids = torch.where(mask, torch.randint(0, spec.vocab_size, ids.shape, generator=g), ids)
             elif kind == "truncate":
-                ids = ids[: max(2, int(len(ids) * strength))]
+                kept = ids[: max(2, int(len(ids) * strength))]
+                if "n_bytes" in e:  # subword windows: the targets' bytes shrink in proportion
+                    e["n_bytes"] = round(e["n_bytes"] * (len(kept) - 1) / max(1, len(ids) - 1))
+                ids = kept
             e["input_ids"] = ids
         else:
             x = e["pixel_values"]

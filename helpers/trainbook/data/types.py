@@ -1,4 +1,4 @@
-"""The data package's shared types: DataError, ExampleDataset and TaskData.
+"""The data package's shared types: DataError, ReadOptions, ExampleDataset and TaskData.
 
     data = TaskData(train, val, current, spec)   # what load_task_data returns
 """
@@ -14,6 +14,22 @@ from ..tasks import TaskSpec
 
 class DataError(ValueError):
     """Input data cannot be used; the message names the file and the problem."""
+
+    def _render_traceback_(self):  # IPython (Jupyter, Colab) shows the message alone, not a traceback
+        return [f"{type(self).__name__}: {self}"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadOptions:
+    """How to read the user's data (the keyword arguments of load_task_data)."""
+
+    tokenizer: str = "byte"             # "byte" | "bpe:<vocab_size>" | "hf:<name-or-dir>"
+    text_column: str | None = None      # None: auto (text, or the only text-like column)
+    label_column: str | None = None     # None: auto (label, or the only label-like column)
+    image_column: str | None = None     # hf vision: None: auto (image, img, or the only Image feature)
+    encoding: str | None = None         # None: UTF-8 (a BOM picks UTF-8/16/32)
+    skip_bad_rows: bool = False         # drop bad rows with a count instead of raising
+    cache_dir: str | None = None        # tokenized data and tokenizers; None: $TRAINBOOK_CACHE_DIR or ~/.cache/trainbook
 
 
 class ExampleDataset(torch.utils.data.Dataset):
@@ -39,6 +55,7 @@ class TaskData:
     current: ExampleDataset
     spec: TaskSpec
     info: dict = dataclasses.field(default_factory=dict)
+    tokenizer: object = None  # text tasks: the Tokenizer behind spec.vocab_size (trainbook.data.tokenizers)
 
     def describe(self) -> str:
         lines = [f"task {self.spec.name}: train {len(self.train)} | val {len(self.val)} | "

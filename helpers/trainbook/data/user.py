@@ -1,19 +1,24 @@
-"""User data adapters: a text file/folder, a CSV, an image folder or "hf:<name>" as splits.
+"""User data adapters: text file(s), a table (CSV/TSV/JSON lines) or an image folder as splits.
 
-    (train, val, current), info, spec = load_path("text-cls", Path("reviews.csv"), spec, seed=0, limit=None)
+    (train, val, current), info, spec, tok = load_path("text-cls", Path("reviews.csv"), spec, 0, None, ReadOptions())
+
+Text goes through trainbook.data.corpus (split over records, tokenized, cached on disk); see
+trainbook.data.textfile for encodings and trainbook.data.tables for columns and bad rows.
 """
 
 from __future__ import annotations
 
-import csv
 import random
 from pathlib import Path
 
 import torch
 
 from ..tasks import TaskSpec
-from .types import DataError
-from .windows import byte_windows
+from .corpus import Records, tokenized_splits
+from .tables import read_table
+from .sources import SNIFF_BYTES, binary_reason
+from .textfile import iter_segments, segment_size, sha256_files
+from .types import DataError, ReadOptions
 
 
 def _split(items: list, seed: int, limit: int | None):
@@ -27,61 +32,67 @@ def _split(items: list, seed: int, limit: int | None):
     return train, val, current
 
 
-def load_path(task, path: Path, spec: TaskSpec, seed, limit):
+def load_path(task, path: Path, spec: TaskSpec, seed, limit, options: ReadOptions = ReadOptions()):
+    """Splits of the user's files. Returns ((train, val, current), info, spec, tokenizer or None)."""
     if not path.exists():
         raise DataError(f"{path}: does not exist (pass source='builtin' or an existing path)")
     if task == "lm":
-        return _load_text_files(path, spec, seed, limit)
+        return _load_text_files(path, spec, seed, limit, options)
     if task == "text-cls":
-        return _load_csv(path, spec, seed, limit)
+        return _load_table(path, spec, seed, limit, options)
     if task == "vision-cls":
-        return _load_image_folder(path, spec, seed, limit)
+        return (*_load_image_folder(path, spec, seed, limit), None)
     raise DataError(f"task must be one of 'lm', 'text-cls', 'vision-cls'; got {task!r}")
 
 
-def _load_text_files(path: Path, spec, seed, limit):
+def _load_text_files(path: Path, spec, seed, limit, options: ReadOptions):
     files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
     if not files:
         raise DataError(f"{path}: folder has no .txt files (lm needs a text file or a folder of .txt)")
-    windows = []
     for f in files:
-        data = f.read_bytes()
-        if not data.strip():
+        size = f.stat().st_size
+        with open(f, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+        if reason := binary_reason(head):
+            raise DataError(f"{f}: not a text file ({reason}); lm reads text files or a folder of .txt")
+        if size == 0 or (size < 4096 and not head.strip()):
             raise DataError(f"{f}: file is empty (lm needs text)")
-        if len(data) < 2:
+        if size < 2:
             raise DataError(f"{f}: text is shorter than 2 tokens (bytes); nothing to predict")
-        windows += byte_windows(data, spec.max_seq_len)
-    if len(windows) < 3:
-        raise DataError(f"{path}: only {len(windows)} window(s) of {spec.max_seq_len} bytes; "
-                        "need at least 3 for train/val/current")
-    return _split(windows, seed, limit), {"source": str(path), "files": len(files)}, spec
+    size = segment_size(sum(f.stat().st_size for f in files))
+    fingerprint = f"lm-text|{sha256_files(files)}|{options.encoding}|{size}"
+    records = Records(str(path), _sha(fingerprint),
+                      lambda: ((text, -1, 0) for _, text in iter_segments(files, options.encoding, size)))
+    splits, tok, info = tokenized_splits(records, spec, options.tokenizer, seed, limit, options.cache_dir)
+    return splits, {**info, "files": len(files)}, spec, tok
 
 
-def _load_csv(path: Path, spec, seed, limit):
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder; text-cls needs a CSV file with text,label columns")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        columns = reader.fieldnames or []
-        if not columns:
-            raise DataError(f"{path}: file is empty (text-cls needs a header row text,label)")
-        if not {"text", "label"} <= set(columns):
-            raise DataError(f"{path}: needs columns 'text' and 'label'; found {columns}")
-        rows = list(reader)
-    if not rows:
-        raise DataError(f"{path}: has a header but no rows")
-    names = sorted({r["label"] for r in rows})
-    if len(names) < 2:
-        raise DataError(f"{path}: only one class ({names[0]!r}); classification needs at least 2")
-    index = {n: i for i, n in enumerate(names)}
-    examples = []
-    for line, r in enumerate(rows, start=2):
-        data = (r["text"] or "").encode("utf-8")[: spec.max_seq_len]
-        if len(data) < 1:
-            raise DataError(f"{path}:{line}: empty text")
-        examples.append({"input_ids": torch.tensor(list(data), dtype=torch.long), "labels": index[r["label"]]})
-    spec = spec.replace(name="text-cls", num_classes=len(names), class_names=tuple(names))
-    return _split(examples, seed, limit), {"source": str(path)}, spec
+def _load_table(path: Path, spec, seed, limit, options: ReadOptions):
+    table = read_table(path, options.text_column, options.label_column, options.encoding, options.skip_bad_rows)
+    index = {name: i for i, name in enumerate(table.class_names)}
+    fingerprint = (f"table|{sha256_files([path])}|{table.codec}|{table.text_column}|{table.label_column}|"
+                   f"{'|'.join(table.class_names)}")
+    records = Records(str(path), _sha(fingerprint),
+                      lambda: ((text, index[label], 0) for _, text, label in table.rows()))
+    splits, tok, info = tokenized_splits(records, spec, options.tokenizer, seed, limit, options.cache_dir)
+    spec = spec.replace(num_classes=len(table.class_names), class_names=table.class_names)
+    return splits, {**info, **table.describe()}, spec, tok
+
+
+def _sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _first_non_utf8_line(path: Path) -> int:
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -103,36 +114,25 @@ def _load_image_folder(path: Path, spec, seed, limit, size: int = 32):
         for f in files:
             try:
                 with Image.open(f) as im:
-                    im = im.convert("RGB").resize((size, size))
-                    x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+                    x = image_tensor(im, size)
             except (UnidentifiedImageError, OSError) as e:
                 raise DataError(f"{f}: unreadable image ({e})") from None
-            examples.append({"pixel_values": x.view(size, size, 3).permute(2, 0, 1).float() / 255, "labels": label})
+            examples.append({"pixel_values": x, "labels": label})
     train, val, current = _split(examples, seed, limit)
+    return (train, val, current), {"source": str(path)}, vision_spec(spec, train, tuple(classes), size)
+
+
+def image_tensor(image, size: int = 32) -> torch.Tensor:
+    """A PIL image as 3 x size x size floats in [0, 1]."""
+    im = image.convert("RGB").resize((size, size))
+    x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+    return x.view(size, size, 3).permute(2, 0, 1).float() / 255
+
+
+def vision_spec(spec: TaskSpec, train: list, class_names: tuple, size: int) -> TaskSpec:
+    """The spec of RGB images of `size`, normalised with the train split's per-channel mean and std."""
     stacked = torch.stack([e["pixel_values"] for e in train])
     mean = tuple(round(v, 4) for v in stacked.mean(dim=(0, 2, 3)).tolist())
     std = tuple(round(max(v, 1e-3), 4) for v in stacked.std(dim=(0, 2, 3)).tolist())
-    spec = spec.replace(num_classes=len(classes), class_names=tuple(classes), image_size=size,
+    return spec.replace(num_classes=len(class_names), class_names=class_names, image_size=size,
                         channels=3, mean=mean, std=std)
-    return (train, val, current), {"source": str(path)}, spec
-
-
-def load_hf(task, name, spec, seed, limit):
-    try:
-        import datasets
-    except ImportError:
-        raise ImportError("source='hf:...' needs the datasets package: pip install datasets") from None
-    ds = datasets.load_dataset(name, split="train")
-    text_col = next((c for c in ("text", "sentence", "content") if c in ds.column_names), None)
-    if task == "vision-cls" or text_col is None:
-        raise DataError(f"hf:{name}: needs a text column (text/sentence/content); found {ds.column_names}")
-    rows = ds.select(range(min(len(ds), (limit or len(ds)) * 2)))
-    if task == "lm":
-        data = "\n".join(rows[text_col]).encode("utf-8")
-        return _split(byte_windows(data, spec.max_seq_len), seed, limit), {"source": f"hf:{name}"}, spec
-    labels = rows["label"]
-    n_classes = max(labels) + 1
-    examples = [{"input_ids": torch.tensor(list(t.encode("utf-8")[: spec.max_seq_len]) or [0]), "labels": y}
-                for t, y in zip(rows[text_col], labels)]
-    spec = spec.replace(num_classes=n_classes, class_names=tuple(str(i) for i in range(n_classes)))
-    return _split(examples, seed, limit), {"source": f"hf:{name}"}, spec

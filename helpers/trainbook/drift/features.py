@@ -7,14 +7,15 @@ token_entropy (bits per sequence), tokens (frequencies per chunk); vision -> bri
 contrast, sharpness (mean |neighbour difference|), channel_<c>_mean when there are several
 channels; model -> confidence (max softmax), loss and predicted (class, or next token for lm).
 Each returns numeric columns {name: [value per example]} and categorical features
-{name: (counts per chunk, category names)} (model: numeric columns and predicted counts).
+{name: (counts per chunk, category names)} (model: numeric columns, the predicted ids per example
+and the number of classes / vocabulary size).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .stats import counts_by_chunk
+from .sketch import counts_by_chunk
 
 _PRINTABLE = np.zeros(256, bool)
 _PRINTABLE[32:127] = _PRINTABLE[[9, 10, 13]] = True
@@ -24,26 +25,36 @@ def text_features(examples, spec, chunk_of):
     vocab, key = spec.vocab_size, spec.input_key
     byte_level = vocab == 256
     cols = {"length": [], "unknown_rate": [], "token_entropy": []} | ({"lines": []} if byte_level else {})
-    token_counts = []
+    token_ids = []
     for e in examples:
         ids = np.asarray(e[key]).astype(np.int64).ravel()
         inside = (ids >= 0) & (ids < vocab)
-        counts = np.bincount(ids[inside], minlength=vocab)
-        p = counts[counts > 0] / max(1, counts.sum())
+        _, counts = np.unique(ids[inside], return_counts=True)   # any vocabulary size: only the ids present
+        p = counts / max(1, counts.sum())
         cols["length"].append(len(ids))
         outside = (~inside).sum() + ((~_PRINTABLE[ids[inside]]).sum() if byte_level else 0)
         cols["unknown_rate"].append(float(outside) / max(1, len(ids)))
         cols["token_entropy"].append(float(-(p * np.log2(p)).sum()))
         if byte_level:
-            cols["lines"].append(int(counts[10]))
-        token_counts.append(counts)
-    tokens = counts_by_chunk(chunk_of, token_counts, vocab)
-    return cols, {"tokens": (tokens, token_names(vocab))}
+            cols["lines"].append(int((ids == 10).sum()))
+        token_ids.append(ids[inside])
+    return cols, {"tokens": (counts_by_chunk(chunk_of, token_ids, vocab), token_names(vocab, spec))}
 
 
-def token_names(vocab: int) -> list[str]:
-    """Byte-level vocabularies: the character ('e', 'space', '\\n', '0xe2'); otherwise the id."""
+def token_names(vocab: int, spec=None) -> list[str]:
+    """Byte-level vocabularies: the character ('e', 'space', '\\n', '0xe2'); a subword tokenizer's
+    tokens: "id 'text'" when its tokenizer is loaded (trainbook.data.tokenizer_for); otherwise the id."""
     if vocab != 256:
+        sha = getattr(spec, "tokenizer_sha", "")
+        if sha:
+            from ..data import DataError, tokenizer_for
+
+            try:
+                texts = tokenizer_for(spec).token_names()
+            except DataError:  # names only: without the tokenizer the ids stand for themselves
+                texts = None
+            if texts is not None and len(texts) == vocab:
+                return [f"{i} {t!r}" for i, t in enumerate(texts)]
         return [str(i) for i in range(vocab)]
     special = {9: "\\t", 10: "\\n", 13: "\\r", 32: "space"}
     return [special.get(i, chr(i) if 33 <= i < 127 else f"0x{i:02x}") for i in range(256)]
@@ -66,9 +77,11 @@ def vision_features(examples, spec):
 
 
 def model_features(model, examples, spec, batch_size: int = 64):
-    """Per-example confidence (max softmax), loss and predicted class (lm: next token, per position).
+    """Per-example confidence (max softmax) and loss, and predicted classes (lm: next tokens).
 
     Unlabelled classification examples (production data) get no loss feature.
+    Returns:
+        (numeric columns, predicted ids per example, number of outputs (classes or vocabulary)).
     """
     import torch
     import torch.nn.functional as F
@@ -81,7 +94,7 @@ def model_features(model, examples, spec, batch_size: int = 64):
     labelled = spec.kind == "lm" or spec.label_key in examples[0]
     if not labelled:  # the collator needs a label; a placeholder, and no loss
         examples = [{**e, spec.label_key: 0} for e in examples]
-    cols, predicted, was_training = {"confidence": [], "loss": []}, [], model.training
+    cols, predicted, n_outputs, was_training = {"confidence": [], "loss": []}, [], 0, model.training
     model.eval()
     try:
         with torch.no_grad():
@@ -89,6 +102,7 @@ def model_features(model, examples, spec, batch_size: int = 64):
                 batch = collate([examples[i] for i in range(start, min(start + batch_size, len(examples)))])
                 batch = {k: v.to(device) for k, v in batch.items()}
                 logits, labels = forward(batch).float(), batch[spec.label_key]
+                n_outputs = logits.shape[-1]
                 if spec.kind == "lm":
                     logits, labels = logits[:, :-1], labels[:, 1:]
                     mask = (labels != IGNORE_INDEX).float()
@@ -97,13 +111,13 @@ def model_features(model, examples, spec, batch_size: int = 64):
                     cols["loss"] += per(ce)
                     cols["confidence"] += per(logits.softmax(-1).amax(-1))
                     for row, valid in zip(logits.argmax(-1).cpu().numpy(), mask.bool().cpu().numpy()):
-                        predicted.append(np.bincount(row[valid], minlength=logits.shape[-1]))
+                        predicted.append(row[valid])
                 else:
                     cols["loss"] += F.cross_entropy(logits, labels, reduction="none").cpu().tolist()
                     cols["confidence"] += logits.softmax(-1).amax(-1).cpu().tolist()
-                    predicted += [np.eye(logits.shape[-1], dtype=np.int64)[c] for c in logits.argmax(-1).cpu().tolist()]
+                    predicted += logits.argmax(-1).cpu().tolist()
     finally:
         model.train(was_training)
     if not labelled:
         del cols["loss"]
-    return cols, predicted
+    return cols, predicted, n_outputs

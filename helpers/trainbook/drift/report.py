@@ -8,15 +8,29 @@ profiles needs no raw data. Features: text -> length, unknown_rate (bytes outsid
 ASCII), lines, token_entropy (bits per sequence), tokens (frequencies); vision -> brightness,
 contrast, sharpness (mean |neighbour difference|), channel_<c>_mean when there are several
 channels; classification -> labels; with a model -> confidence (max softmax), loss and
-predicted (class, or next token for lm). What is stored per feature: see trainbook.drift.stats.
+predicted (class, or next token for lm). What is stored per feature: see trainbook.drift.sketch.
 
-A feature drifts when its change is large AND significant: numeric PSI >= 0.25 (warn 0.1) with
-KS p < 0.05; categorical JS distance >= 0.1 (warn 0.05) with chi-square p < 0.05. Large samples
-then do not flag trivial differences and small ones do not flag noise. The dataset drifts when
->= 50% of the data features drift, or when the label distribution drifts (a prior shift).
-Model outputs (confidence, loss, predicted) are reported and plotted but not counted: a model
-fits its training set, so its outputs there differ from any held-out data even without drift,
-and the verdict stays the same with or without a model. Override any of these with
+A feature drifts when its change is significant AND large beyond sampling noise:
+- numeric (one value per example): KS p < 0.05 and (PSI' >= 0.25 or W' >= 0.1); warn at PSI'
+  0.1 or W' 0.05. W' is the normalised Wasserstein distance (Evidently's statistic for more than
+  1000 rows, same 0.1) minus twice its expected value between two samples of these sizes from
+  the reference distribution (stats.wasserstein_noise): 0.004 std on 1,000,000 rows, where W' is
+  Evidently's W; 0.2 std on 800 vs 200 rows, where W' stays 0 without drift. PSI' is PSI minus
+  twice its no-drift expectation (B - 1)(1/n + 1/m): 0.11 on 800 vs 200 rows, ~0 on a million.
+- categorical: p < 0.05 and JS' >= 0.1 (warn 0.05), JS' = sqrt(JS^2 - noise^2), noise twice the
+  JS distance expected without drift (JS^2 ~ E[Q] / (8 ln 2)). The test and the noise take
+  samples, not tokens, as the independent units: labels and predicted classes (one count per
+  example) use Pearson's chi-square (a permutation p-value when an expected count is below 5);
+  token counts (many per example: tokens, lm's predicted next tokens) use stats.block_chi2_test
+  over the profile's 40 in-order chunks of examples (Rao-Scott), so the tokens of one window,
+  and neighbouring windows of one file, count once and two halves of one dataset get a uniform
+  p-value instead of p = 0. Categories that one profile pooled into "other" (vocabularies over
+  1024 tokens) are pooled on both sides.
+The row's statistic is whichever (psi or wasserstein; js) is largest against its drift threshold.
+The dataset drifts when >= 50% of the data features drift, or when the label distribution drifts
+(a prior shift). Model outputs (confidence, loss, predicted) are reported and plotted but not
+counted: a model fits its training set, so its outputs there differ from any held-out data even
+without drift, and the verdict stays the same with or without a model. Override any of these with
 `thresholds={...}` (keys of DEFAULT_THRESHOLDS). Over time: the JS distance
 (numeric features binned at the reference deciles) of each of ~10 consecutive chunks of current
 data to the whole reference, with a band (mean +- 3 std) from reference chunks of about the same
@@ -32,12 +46,13 @@ import warnings
 import numpy as np
 
 from .features import model_features, text_features, token_names, vision_features
-from .stats import (Sketch, bin_shares, categorical_summary, chi2_test, chunk_ids, counts_by_chunk,
-                          js_distance, numeric_summary, psi_edges, sketch_ks, sketch_psi,
-                          sketch_wasserstein)
+from .sketch import TOP_K, Sketch, categorical_summary, chunk_ids, counts_by_chunk, numeric_summary
+from .stats import (bin_shares, block_chi2_test, chi2_test, js_distance, permutation_chi2_test, psi_edges,
+                    psi_noise_level, share_variance, sketch_ks, sketch_psi, sketch_wasserstein, wasserstein_noise)
 
-DEFAULT_THRESHOLDS = {"psi_warn": 0.1, "psi_drift": 0.25, "js_warn": 0.05, "js_drift": 0.1,
-                      "p_value": 0.05, "drift_share": 0.5, "psi_bins": 10}
+DEFAULT_THRESHOLDS = {"psi_warn": 0.1, "psi_drift": 0.25, "wasserstein_warn": 0.05, "wasserstein_drift": 0.1,
+                      "js_warn": 0.05, "js_drift": 0.1, "p_value": 0.05, "drift_share": 0.5, "psi_bins": 10}
+NOISE_MARGIN = 2.0   # W' and JS' remove this many times the no-drift expectation of W and JS
 PROFILE_FORMAT, PROFILE_VERSION = "trainbook.drift.profile", 1
 N_GROUPS = 10   # chunks of current data in the over-time panel
 MODEL_FEATURES = ("confidence", "loss", "predicted")
@@ -78,15 +93,13 @@ def profile_dataset(data, spec, model=None, sample_size: int | None = None) -> d
                             else vision_features(examples, spec))
     names = list(spec.class_names) or [str(i) for i in range(spec.num_classes)]
     if spec.kind == "classification" and spec.label_key in examples[0]:
-        onehot = np.eye(spec.num_classes, dtype=np.int64)
-        categorical["labels"] = (counts_by_chunk(chunk_of, [onehot[int(e[spec.label_key])] for e in examples],
+        categorical["labels"] = (counts_by_chunk(chunk_of, [int(e[spec.label_key]) for e in examples],
                                                   spec.num_classes), names)
     if model is not None:
-        model_cols, predicted = model_features(model, examples, spec)
+        model_cols, predicted, k = model_features(model, examples, spec)
         numeric |= model_cols
-        k = len(predicted[0])
         categorical["predicted"] = (counts_by_chunk(chunk_of, predicted, k),
-                                    names if spec.kind == "classification" else token_names(k))
+                                    names if spec.kind == "classification" else token_names(k, spec))
     sizes = np.bincount(chunk_of)
     features = {}
     for name, values in numeric.items():
@@ -108,9 +121,11 @@ def profile_dataset(data, spec, model=None, sample_size: int | None = None) -> d
 class DriftReport:
     """Current data compared with a reference, feature by feature.
 
-    rows: per feature: feature, group (data|model), kind, statistic (psi|js), score, threshold
-        (drift), warn_threshold, test (ks|chi2), p_value, status (ok|warn|drift), drifted,
-        n_reference, n_current; numeric rows add ks (D) and wasserstein (/ reference std).
+    rows: per feature: feature, group (data|model), kind, statistic (psi|wasserstein|js), score,
+        threshold (drift), warn_threshold, test (ks|chi2|chi2_permutation|rao_scott), p_value, status
+        (ok|warn|drift), drifted, n_reference, n_current; numeric rows add psi, ks (D),
+        wasserstein (/ reference std) and wasserstein_noise (subtracted to give the score when
+        the statistic is wasserstein); categorical rows add js (raw) and js_noise.
     share_drifted: drifted data features / data features (model outputs are not counted).
     over_time: {feature: {statistic: "js", current: [score per chunk], reference: [...],
         band: [lo, hi] or None, chunk_size, reference_chunk_size}}.
@@ -152,8 +167,9 @@ class DriftReport:
     def __str__(self) -> str:
         from ..notebook import format_table
 
-        columns = ["feature", "group", "statistic", "score", "threshold", "test", "p_value", "status"]
-        return format_table(self.rows, columns) + "\n" + self.verdict()
+        columns = ["feature", "group", "statistic", "value", "score", "threshold", "test", "p_value", "status"]
+        rows = [r | {"value": r.get(r["statistic"], r["score"])} for r in self.rows]   # value: before the noise
+        return format_table(rows, columns) + "\n" + self.verdict()
 
 
 def compare_profiles(ref: dict, cur: dict, thresholds: dict | None = None) -> DriftReport:
@@ -256,20 +272,31 @@ def _thresholds(overrides: dict | None) -> dict:
     return t
 
 
-def _status(score: float, p: float, warn: float, drift: float, alpha: float) -> str:
-    if p < alpha and score >= drift:
+def _status(p: float, alpha: float, effects) -> str:
+    """effects: (score, warn threshold, drift threshold) per statistic; significant and large = drift."""
+    if p >= alpha:
+        return "ok"
+    if any(score >= drift for score, _, drift in effects):
         return "drift"
-    return "warn" if p < alpha and score >= warn else "ok"
+    return "warn" if any(score >= warn for score, warn, _ in effects) else "ok"
 
 
 def _compare_numeric(r: dict, c: dict, t: dict):
     ref, cur, bins = Sketch.from_dict(r["sketch"]), Sketch.from_dict(c["sketch"]), int(t["psi_bins"])
-    score = sketch_psi(ref, cur.cdf, bins)
+    psi = sketch_psi(ref, cur.cdf, bins)
     d, p = sketch_ks(ref, cur)
-    status = _status(score, p, t["psi_warn"], t["psi_drift"], t["p_value"])
-    row = {"kind": "numeric", "statistic": "psi", "score": score, "threshold": t["psi_drift"],
-           "warn_threshold": t["psi_warn"], "test": "ks", "p_value": p, "status": status, "drifted": status == "drift",
-           "ks": d, "wasserstein": sketch_wasserstein(ref, cur) / (r["std"] or 1.0),
+    scale = r["std"] or 1.0
+    w = sketch_wasserstein(ref, cur) / scale
+    noise = NOISE_MARGIN * wasserstein_noise(ref, r["n"], c["n"]) / scale
+    psi_noise = NOISE_MARGIN * psi_noise_level(ref, r["n"], c["n"], bins)
+    effects = {"psi": (max(0.0, psi - psi_noise), t["psi_warn"], t["psi_drift"]),
+               "wasserstein": (max(0.0, w - noise), t["wasserstein_warn"], t["wasserstein_drift"])}
+    statistic = max(effects, key=lambda k: effects[k][0] / effects[k][2])
+    score, warn, drift = effects[statistic]
+    status = _status(p, t["p_value"], effects.values())
+    row = {"kind": "numeric", "statistic": statistic, "score": score, "threshold": drift, "warn_threshold": warn,
+           "test": "ks", "p_value": p, "status": status, "drifted": status == "drift", "psi": psi,
+           "psi_noise": psi_noise, "ks": d, "wasserstein": w, "wasserstein_noise": noise,
            "n_reference": r["n"], "n_current": c["n"]}
     lo, hi = min(r["min"], c["min"]), max(r["max"], c["max"])
     edges = np.linspace(lo, hi, 31) if hi > lo else np.array([lo - 0.5, lo + 0.5])
@@ -281,27 +308,57 @@ def _compare_numeric(r: dict, c: dict, t: dict):
     return row, dist, _over_time(bin_shares(ref.cdf, edges), *binned(r), *binned(c))
 
 
-def _compare_categorical(r: dict, c: dict, t: dict):
-    cats = list(dict.fromkeys(r["categories"] + c["categories"]))
+def aligned_chunks(r: dict, c: dict):
+    """Both profiles' chunk counts over common columns. A category counts on its own only when both
+    profiles know its count (listed, or absent from a complete list); the rest pools into 'other'."""
+    pooled = [f.get("pooled_other", len(f["categories"]) == TOP_K + 1 and f["categories"][-1] == "other")
+              for f in (r, c)]
+    listed = [f["categories"][:-1] if p else f["categories"] for f, p in zip((r, c), pooled)]
+    known = [set(names) for names in listed]
+    cats = [k for k in dict.fromkeys(listed[0] + listed[1])
+            if all(k in kn or not p for kn, p in zip(known, pooled))]
+    if any(pooled):
+        cats.append("other")
     index = {k: i for i, k in enumerate(cats)}
+    out = []
+    for f, p in zip((r, c), pooled):
+        chunks = np.asarray(f["chunks"], dtype=float).reshape(len(f["chunks"]), -1)
+        cols = np.array([index.get(k, len(cats) - 1) for k in f["categories"]], dtype=np.int64)
+        if p:
+            cols[-1] = len(cats) - 1
+        aligned = np.zeros((len(chunks), len(cats)))
+        np.add.at(aligned, (np.arange(len(chunks))[:, None], cols[None, :]), chunks)
+        out.append(aligned)
+    return cats, out[0], out[1]
 
-    def align(f, counts):
-        out = np.zeros(np.shape(counts)[:-1] + (len(cats),))
-        out[..., [index[k] for k in f["categories"]]] = counts
-        return out
-    rc, cc = align(r, r["counts"]), align(c, c["counts"])
-    score = js_distance(rc, cc)
-    _, p = chi2_test(rc, cc)
-    status = _status(score, p, t["js_warn"], t["js_drift"], t["p_value"])
+
+def _compare_categorical(r: dict, c: dict, t: dict):
+    cats, r_chunks, c_chunks = aligned_chunks(r, c)
+    rc, cc = r_chunks.sum(0), c_chunks.sum(0)
+    if rc.sum() == 0 or cc.sum() == 0:   # e.g. only empty texts: nothing to compare
+        js, p, expected, test = 0.0, 1.0, 0.0, "chi2"
+    elif rc.sum() == r["n"] and cc.sum() == c["n"]:   # one count per example: independent samples
+        small = (np.outer([rc.sum(), cc.sum()], (rc + cc) / (rc.sum() + cc.sum())) < 5).any()
+        js, test = js_distance(rc, cc), "chi2_permutation" if small else "chi2"
+        _, p = permutation_chi2_test(rc, cc) if small else chi2_test(rc, cc)
+        expected = (np.count_nonzero(rc + cc) - 1) * (1 / rc.sum() + 1 / cc.sum())
+    else:   # many counts per example: blocks of examples are the units
+        js, (_, p, _), test = js_distance(rc, cc), block_chi2_test(r_chunks, c_chunks), "rao_scott"
+        (rs, rv), (cs, cv) = share_variance(r_chunks), share_variance(c_chunks)
+        half, seen = (rs + cs) / 2, (rs + cs) > 0
+        expected = float(np.sum((rv + cv)[seen] / half[seen]))   # E[sum((p - q)^2 / m)], JS's own weights
+    noise = NOISE_MARGIN * math.sqrt(expected / (8 * math.log(2)))   # JS^2 ~ sum((p - q)^2 / m) / (8 ln 2) bits
+    score = math.sqrt(max(0.0, js * js - noise * noise))
+    status = _status(p, t["p_value"], [(score, t["js_warn"], t["js_drift"])])
     row = {"kind": "categorical", "statistic": "js", "score": score, "threshold": t["js_drift"],
-           "warn_threshold": t["js_warn"], "test": "chi2", "p_value": p, "status": status, "drifted": status == "drift",
-           "n_reference": r["n"], "n_current": c["n"]}
-    rp, cp = rc / rc.sum() * 100, cc / cc.sum() * 100
-    top = np.argsort(-np.maximum(rp, cp), kind="stable")[:12]
+           "warn_threshold": t["js_warn"], "test": test, "p_value": p, "status": status, "drifted": status == "drift",
+           "js": js, "js_noise": noise, "n_reference": r["n"], "n_current": c["n"]}
+    rp, cp = (v / max(v.sum(), 1) * 100 for v in (rc, cc))
+    seen = np.flatnonzero(np.maximum(rp, cp) > 0)    # empty categories are not plotted
+    top = seen[np.argsort(-np.maximum(rp, cp)[seen], kind="stable")[:12]]
     dist = {"kind": "categorical", "categories": [cats[i] for i in top], "reference": rp[top].tolist(),
             "current": cp[top].tolist()}
-    return row, dist, _over_time(rc, list(align(r, r["chunks"])), r["chunk_sizes"], list(align(c, c["chunks"])),
-                                 c["chunk_sizes"])
+    return row, dist, _over_time(rc, list(r_chunks), r["chunk_sizes"], list(c_chunks), c["chunk_sizes"])
 
 
 def _over_time(ref_total, ref_chunks, ref_sizes, cur_chunks, cur_sizes) -> dict:

@@ -1,9 +1,12 @@
-"""Training engine: Trainer (orchestration), loop (one step), loader (batches), optim, checkpoint, distributed.
+"""Training engine: Trainer (orchestration), loop (one step), loader (batches), optim, checkpoint, resume,
+distributed.
 
     result = Trainer(model, training_config=cfg, task_spec=spec).train(data.train, data.val)
 """
 
 from .loop import NonFiniteLossError
-from .trainer import Trainer, TrainResult
+from .resume import choose_run_folder
+from .result import TrainResult
+from .trainer import Trainer
 
-__all__ = ["NonFiniteLossError", "TrainResult", "Trainer"]
+__all__ = ["NonFiniteLossError", "TrainResult", "Trainer", "choose_run_folder"]

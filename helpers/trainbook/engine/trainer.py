@@ -19,47 +19,26 @@ from pathlib import Path
 import torch
 
 from ..config import ConfigError, TrainingConfig
+from ..data import save_tokenizer
 from ..env import check_strategy, resolve_device, resolve_num_workers
+from ..lock import run_lock
 from ..models.adapter import make_forward
+from ..persist import NullPersister, Persister
 from ..tasks import TaskSpec, collator_for
 from ..tracking import MetricsTracker
 from .checkpoint import (BEST_NAME, apply_retention, atomic_save, clean_temp_files, list_step_checkpoints,
-                         load_checkpoint, load_latest, rng_state, set_rng_state, step_path)
+                         load_checkpoint, rng_state, set_rng_state, step_path)
 from .distributed import DistContext
 from .loader import EVAL_EPOCH, BatchFeed, accumulation_windows, micro_batches
 from .loop import (NonFiniteLossError, StepRunner, autocast_for, count_targets, loss_sum, resolve_precision,
                    to_device)
 from .optim import build_optimizer, lr_multiplier, set_lr
+from .result import TrainResult, progress_bar, silent, summary_line, tracker_info
+from .resume import (check_resumable, choose_run_folder, is_persisted, newest_checkpoint, recorded_result,
+                     restore_local_files)
 
-# fields that may change between a checkpoint and the run resuming from it
-RESUMABLE_CHANGES = {"epochs", "max_steps", "run_name", "output_dir", "checkpoint_dir", "resume", "num_workers",
-                     "progress_bar", "log_every_n_steps", "wandb_mode", "wandb_project", "wandb_entity",
-                     "save_every_n_epochs", "save_every_n_steps", "keep_last", "export_bundle", "export_formats",
-                     "eval_every_n_epochs", "early_stopping_patience", "early_stopping_min_delta", "compile"}
-
-
-@dataclasses.dataclass
-class TrainResult:
-    history: list                 # one dict per epoch (see DESIGN.md §3)
-    best_epoch: int | None
-    best_metric: float | None
-    best_metric_name: str
-    best_checkpoint: str | None
-    last_checkpoint: str | None
-    run_dir: str
-    stopped_early: bool
-    wall_time_s: float
-    total_steps: int
-    resumed_from: str | None = None
-    bundle_path: str | None = None
-    tracking: dict = dataclasses.field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @property
-    def final(self) -> dict:
-        return self.history[-1] if self.history else {}
+# the run's own files copied to persist_dir when it ends (checkpoints are copied as they are written)
+RUN_FILES = ("metrics.jsonl", "config.json", "summary.json", "results.json", "wandb")
 
 
 @dataclasses.dataclass
@@ -99,17 +78,26 @@ class Trainer:
         self.cfg = training_config if training_config is not None else TrainingConfig()
         self.spec, self.tracker = task_spec, tracker
         self.collate = collator_for(task_spec)
+        self._persist = NullPersister()
 
     # ------------------------------------------------------------------ train
     def train(self, train_data, val_data=None, resume: str | None = None, on_epoch_end=None) -> TrainResult:
         # on_epoch_end(row) -> bool: called with each epoch's history row; True stops the run (stopped_early)
-        cfg, spec, t0 = self.cfg, self.spec, time.perf_counter()
+        if self.cfg.on_config_change == "new_run":  # same run_name, other settings: a new numbered run folder
+            self.cfg = choose_run_folder(dataclasses.replace(self.cfg, resume=resume or self.cfg.resume))
+            resume = None
         self._check_inputs(train_data, val_data)
+        with run_lock(self.cfg):  # one process per run folder (RunLockedError names the holder); DDP: rank 0
+            return self._train(train_data, val_data, resume, on_epoch_end)
+
+    def _train(self, train_data, val_data, resume, on_epoch_end) -> TrainResult:
+        cfg, spec, t0 = self.cfg, self.spec, time.perf_counter()
         dist = DistContext.from_config(cfg)
+        persist = self._persist = Persister.for_config(cfg) if dist.is_main else NullPersister()
         device = resolve_device(cfg.device) if not dist.enabled else dist.device
         precision = resolve_precision(cfg.precision, device)
         run_dir, ckpt_dir = cfg.run_dir, cfg.resolved_checkpoint_dir
-        say = print if dist.is_main else _silent  # one console line per event, from rank 0
+        say = print if dist.is_main else silent  # one console line per event, from rank 0
         train_feed = self.feed(train_data, device, "train_data")  # workers start at the first epoch
         val_feed = self.feed(val_data, device, "val_data") if val_data is not None else None
         torch.manual_seed(cfg.seed)
@@ -131,13 +119,16 @@ class Trainer:
         state, resumed_from = self._restore(resume or cfg.resume, ckpt_dir, optimizer, runner, device)
         if state.finished:
             say(f"run already finished at step {state.step}; result loaded from {resumed_from}")
-            return self._result(state, run_dir, ckpt_dir, t0, resumed_from)
+            loaded = self._result(state, run_dir, ckpt_dir, t0, resumed_from)
+            return dataclasses.replace(loaded, **recorded_result(run_dir))  # the first run's wall time and W&B
         tracker = self.tracker or MetricsTracker.for_run(cfg, run_dir, dist.rank,
                                                          resume_step=state.step if resumed_from else None)
         if dist.is_main:
             clean_temp_files(ckpt_dir)
             cfg.save(run_dir / "training_config.json")
+            save_tokenizer(spec, run_dir / "tokenizer")  # subword tokenizers only
             tracker.log_config(cfg.to_dict())
+            persist.copy(run_dir / "training_config.json")
         say(f"training {spec.name} on {device} ({precision}) | {len(train_data)} samples | "
               f"{steps_per_epoch} steps/epoch x {cfg.epochs} epochs | num_workers {train_feed.num_workers}"
               + (f" | resumed at step {state.step} from {resumed_from}" if resumed_from else ""))
@@ -148,7 +139,7 @@ class Trainer:
                 order = dist.epoch_indices(len(train_data), cfg.seed, epoch)  # a function of (seed, epoch)
                 windows = accumulation_windows(order, cfg.batch_size, cfg.gradient_accumulation_steps)
                 batches = train_feed.epoch([idx for window in windows[state.window:] for idx in window], epoch)
-                bar = _progress(cfg, dist, total=len(windows), initial=state.window, desc=f"epoch {epoch + 1}/{cfg.epochs}")
+                bar = progress_bar(cfg, dist, total=len(windows), initial=state.window, desc=f"epoch {epoch + 1}/{cfg.epochs}")
                 epoch_t0 = time.perf_counter()
                 sums = state.epoch_sums = {**dict.fromkeys(EPOCH_SUMS, 0.0), **state.epoch_sums}
                 for window in windows[state.window:]:
@@ -199,7 +190,7 @@ class Trainer:
                 state.epoch, state.window, state.epoch_sums = epoch + 1, 0, {}
                 improved = self._track_best(state, row, val_data is not None)
                 tracker.log({f"epoch/{k}": v for k, v in row.items()}, step=state.step)
-                say(_summary_line(row, cfg.epochs))
+                say(summary_line(row, cfg.epochs))
                 # once in a while: epoch checkpoint, and the best one
                 stop_requested = bool(on_epoch_end is not None and on_epoch_end(dict(row)))
                 state.stopped_early = stop_requested or bool(cfg.early_stopping_patience
@@ -217,8 +208,9 @@ class Trainer:
                     say(f"early stopping: {self._metric_name()} did not improve for {state.bad_evals} evaluations")
                 if state.finished:
                     break
-        except BaseException:  # interrupted or failed: close W&B and the log, then re-raise
+        except BaseException:  # interrupted or failed: close W&B and the log, finish the copies, then re-raise
             tracker.finish()
+            persist.close()
             raise
         finally:  # stop the data worker processes, also when interrupted
             for feed in (f for f in (train_feed, val_feed) if f is not None):
@@ -232,6 +224,7 @@ class Trainer:
                                  "parameters": sum(p.numel() for p in self.model.parameters())})
             (Path(run_dir) / "results.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
         tracker.finish()
+        result.persist = persist.finish([Path(run_dir) / name for name in RUN_FILES])  # waits for every copy
         dist.barrier()
         return result
 
@@ -242,6 +235,10 @@ class Trainer:
 
         `feed` is a BatchFeed over `data` to reuse (train() passes its own); by default one is
         made with cfg.num_workers workers that stop when the pass ends.
+
+        lm: val_loss is the mean loss per token; val_bits_per_byte divides the summed loss by the
+        bytes of text of the targets (batch "n_bytes" for subword tokenizers, one per target for
+        bytes), so it compares across tokenizers.
         """
         model = model or self.model
         device = device or next(model.parameters()).device
@@ -252,7 +249,7 @@ class Trainer:
         indices = list(range(len(data)))
         if dist is not None and dist.enabled:
             indices = indices[dist.rank::dist.world_size]
-        totals = torch.zeros(3, dtype=torch.float64)  # loss sum, targets, correct
+        totals = torch.zeros(4, dtype=torch.float64)  # loss sum, targets, correct, bytes of the targets' text
         feed = feed or self.feed(data, device, "data", persistent=False)
         for batch in feed.epoch(micro_batches(indices, self.cfg.batch_size), EVAL_EPOCH):
             batch = to_device(batch, device)
@@ -260,7 +257,9 @@ class Trainer:
                 logits = forward(batch)
             labels = batch[spec.label_key]
             totals[0] += float(loss_sum(logits, labels, spec))
-            totals[1] += count_targets(batch, spec)
+            targets = count_targets(batch, spec)
+            totals[1] += targets
+            totals[3] += float(batch["n_bytes"].sum()) if "n_bytes" in batch else targets
             if spec.kind == "classification":
                 totals[2] += float((logits.argmax(-1) == labels).sum())
         if dist is not None and dist.enabled:
@@ -270,7 +269,7 @@ class Trainer:
         metrics = {"val_loss": loss}
         if spec.kind == "lm":
             metrics["val_perplexity"] = math.exp(min(loss, 50.0))
-            metrics["val_bits_per_byte"] = loss / math.log(2)
+            metrics["val_bits_per_byte"] = float(totals[0] / totals[3].clamp(min=1)) / math.log(2)
         else:
             metrics["val_accuracy"] = float(totals[2] / totals[1].clamp(min=1))
         return metrics
@@ -326,13 +325,15 @@ class Trainer:
         path = atomic_save(payload, Path(ckpt_dir) / name if name else step_path(ckpt_dir, state.step))
         if name is None:
             apply_retention(ckpt_dir, self.cfg.keep_last)
+        self._persist.copy(self.cfg.run_dir / "metrics.jsonl", missing_ok=True)  # rows up to this step go first
+        self._persist.copy(path, checkpoint=True)
         return path
 
     def _restore(self, resume: str, ckpt_dir: Path, optimizer, runner, device):
         if resume == "never":
             return _State(), None
-        if resume == "auto":
-            payload, path = load_latest(ckpt_dir, map_location=device)
+        if resume == "auto":  # the newest checkpoint of this run, locally or in persist_dir
+            payload, path = newest_checkpoint(self.cfg, map_location=device)
         else:
             path = Path(resume)
             if not path.is_file():
@@ -340,12 +341,9 @@ class Trainer:
             payload = load_checkpoint(path, map_location=device)
         if payload is None:
             return _State(), None
-        changed = {k: v for k, v in TrainingConfig.from_dict(payload["config"]).diff(self.cfg).items()
-                   if k not in RESUMABLE_CHANGES}
-        if changed:
-            lines = [f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in changed.items()]
-            raise ConfigError([f"cannot resume from {path}: the run was trained with other settings"] + lines
-                              + ["HINT: use a new run_name, or resume='never' to start over"])
+        check_resumable(payload, self.cfg, path)
+        if is_persisted(self.cfg, path):  # a fresh runtime: take the persisted logs and best.pt back first
+            restore_local_files(self.cfg)
         getattr(self.model, "module", self.model).load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         runner.scaler.load_state_dict(payload["scaler"])
@@ -361,7 +359,7 @@ class Trainer:
         best = Path(ckpt_dir) / BEST_NAME
         return TrainResult(history=state.history, best_epoch=state.best_epoch, best_metric=state.best_metric,
                            best_metric_name=self._metric_name(), best_checkpoint=str(best) if best.exists() else None,
-                           last_checkpoint=str(steps[-1]) if steps else None, run_dir=str(run_dir),
+                           last_checkpoint=str(steps[-1]) if steps else resumed_from, run_dir=str(run_dir),
                            stopped_early=state.stopped_early, wall_time_s=time.perf_counter() - t0,
                            total_steps=state.step, resumed_from=resumed_from, tracking=tracking or {})
 
@@ -392,26 +390,3 @@ class _CompileWithFallback(torch.nn.Module):
             warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); running the model eagerly",
                           RuntimeWarning, stacklevel=2)
             return self.eager(*args, **kwargs)
-
-
-def _silent(*args, **kwargs):
-    pass
-
-
-def tracker_info(tracker) -> dict:
-    return dict(getattr(tracker, "info", {}) or {})
-
-
-def _progress(cfg, dist, total, initial, desc):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc=desc, disable=not cfg.progress_bar or not dist.is_main,
-                mininterval=0.5, leave=False, dynamic_ncols=True)
-
-
-def _summary_line(row: dict, epochs: int) -> str:
-    parts = [f"epoch {row['epoch']}/{epochs}", f"step {row['step']}", f"train_loss {row['train_loss']:.4f}"]
-    parts += [f"{k} {v:.4f}" for k, v in row.items() if k.startswith("val_")]
-    parts.append(f"{row['tokens_per_s']:.0f} tok/s" if "tokens_per_s" in row else f"{row['samples_per_s']:.0f} samples/s")
-    parts.append(f"{row['epoch_time_s']:.1f}s")
-    return " | ".join(parts)

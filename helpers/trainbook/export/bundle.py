@@ -3,7 +3,8 @@
     path = export_bundle(model, cfg, spec, run_dir / "bundle", reference_profile=ref)
 
 A bundle holds model.safetensors, model_config.json, training_config.json, task_spec.json,
-reference_profile.json, inference.py, optionally model.pt2 (torch.export), and metadata.json
+reference_profile.json, inference.py, tokenizer.json (text tasks with a subword tokenizer),
+optionally model.pt2 (torch.export), and metadata.json
 (versions, metrics, parity, sha256 of every other file). `load_bundle` checks every sha256
 before it reads anything and loads weights with safetensors (no pickle). `export_bundle`
 reloads what it wrote and compares outputs with the in-memory model before it returns.
@@ -26,11 +27,14 @@ import torch
 from .. import __version__
 from ..config import TrainingConfig
 from ..models.adapter import make_forward
+from ..persist import persist_folder
 from ..tasks import TaskSpec, collator_for
 from .errors import BundleError
 from .files import (BUNDLE_FORMAT, FORMATS, INFERENCE, METADATA, MODEL_CONFIG, PARITY_TOLERANCE, PROGRAM, REFERENCE, TASK_SPEC,
-                    TRAINING_CONFIG, WEIGHTS, jsonable, read_json, sha256, verified_metadata, write_json)
+                    TOKENIZER, TRAINING_CONFIG, WEIGHTS, jsonable, read_json, read_record, sha256, verified_metadata, write_json)
 from .model_io import build_model, describe_model, load_weights, save_weights
+from .replace import publish, recover, staging_dir
+from .trust import check_model_size, check_trust
 
 
 def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, out_dir, *,
@@ -39,10 +43,12 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
     """Write a bundle, reload it, and check that it gives the in-memory model's outputs.
 
     Args:
-        model: a built-in model, a model from `load_model_file`, or an nn.Module whose class is
-            importable (not defined in __main__ or a function) and constructible without arguments.
+        model: a built-in model, a transformers model, a model from `tb.load_model`, or an
+            nn.Module whose class is defined in a .py file or an installed package (not in
+            __main__ or a function); see trainbook.export.model_io for what each stores.
         training_config, task_spec: what it was trained with.
-        out_dir: the bundle folder; created, or replaced when it already holds a bundle.
+        out_dir: the bundle folder; created, or replaced when it already holds a bundle. Inside
+            training_config.run_dir and with training_config.persist_dir set, it is copied there too.
         reference_profile: the drift reference, `tb.profile_dataset(data.train, spec, ...)`.
         metrics: JSON-serialisable values to keep (e.g. the best val_loss).
         example_batch: parity input: a collated batch, a list of examples or an input tensor;
@@ -62,10 +68,11 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
     if set(formats) - set(FORMATS):
         raise ValueError(f"formats must be among {FORMATS}; got {sorted(set(formats) - set(FORMATS))}")
     model, out_dir = _unwrap(model), Path(out_dir)
+    recover(out_dir)  # a replace that a crash interrupted is finished or undone first
     if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / METADATA).is_file())):
         raise BundleError(f"{out_dir}: exists and is not a trainbook bundle; refusing to replace it. "
                           "HINT: pass an empty or new out_dir")
-    tmp, device = out_dir.with_name(f".{out_dir.name}.tmp"), _device_of(model)
+    tmp, device = staging_dir(out_dir), _device_of(model)
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
@@ -77,6 +84,10 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
         write_json(tmp / TASK_SPEC, task_spec.to_dict())
         write_json(tmp / REFERENCE, jsonable(reference_profile, "reference_profile"))
         shutil.copyfile(Path(__file__).with_name("inference.py"), tmp / INFERENCE)
+        if task_spec.tokenizer_sha:  # the subword tokenizer travels with the model
+            from ..data import tokenizer_for
+
+            tokenizer_for(task_spec).save_file(tmp / TOKENIZER)
         batch = _example_batch(example_batch, task_spec, device)
         exported = {"status": "not requested"}
         if "torch_export" in formats:
@@ -90,11 +101,11 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
                           "source": model_config["source"], "tied_weights": aliases,
                           "parameters": sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())},
                 "parity": None, "torch_export": exported,
-                "files": {f.name: sha256(f) for f in sorted(tmp.iterdir()) if f.is_file()}}
+                "files": {f.relative_to(tmp).as_posix(): sha256(f) for f in sorted(tmp.rglob("*")) if f.is_file()}}
         write_json(tmp / METADATA, meta)
 
         # reload what was written and compare its outputs with the in-memory model's
-        reloaded, _ = load_bundle(tmp, device=device)
+        reloaded, _ = load_bundle(tmp, device=device, trust_remote_code=True)  # its code is the caller's own
         diff = _max_abs_diff(_outputs(model, batch, task_spec), _outputs(reloaded, batch, task_spec))
         meta["parity"] = {"max_abs_diff": jsonable(diff, "parity"), "tolerance": PARITY_TOLERANCE,
                           "passed": diff <= PARITY_TOLERANCE, "device": str(device),
@@ -103,45 +114,80 @@ def export_bundle(model, training_config: TrainingConfig, task_spec: TaskSpec, o
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # no half-written bundle left behind; the error propagates
         raise
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
+    publish(tmp, out_dir)  # the previous bundle stays until the new one is in place
     if not meta["parity"]["passed"]:  # also catches NaN outputs
         raise BundleError(f"{out_dir}: the reloaded bundle's outputs differ from the model's by {diff:.3g} "
                           f"(tolerance {PARITY_TOLERANCE:g}); the bundle is marked failed. HINT: the model's "
                           "forward may depend on state outside its parameters and buffers.")
+    persist_folder(out_dir, training_config)  # a bundle inside the run folder is copied to persist_dir too
     return out_dir
 
 
-def load_bundle(path, device="cpu"):
+def load_bundle(path, device="cpu", *, trust_remote_code: bool = False, strict: bool = True):
     """Verify a bundle's files, rebuild its model and load the weights (safetensors, no pickle).
+
+    Loading runs no code from the bundle unless trust_remote_code=True (see trainbook.export.trust):
+    built-in models need none; a model_code.py in the bundle, or a module not imported yet, is refused.
 
     Args:
         path: the bundle folder. device: where to put the model.
+        trust_remote_code: allow importing the bundle's model_code.py (or a module it names).
+        strict: files that metadata.json does not list are an error (False: a warning).
     Returns:
         (model in eval mode, meta): meta is metadata.json plus `task_spec` (TaskSpec),
         `training_config` (TrainingConfig), `model_config` (dict), `reference_profile` (dict or
-        None) and `bundle_dir` (Path).
+        None), `tokenizer` (text tasks: the Tokenizer, from tokenizer.json unless bytes; else None)
+        and `bundle_dir` (Path).
     Raises:
-        BundleError: a missing, modified or truncated file (named), an unknown format, a bundle
-            whose parity check failed, or weights that do not fit the rebuilt model.
+        BundleError: a missing, modified, truncated, unreadable or unlisted file (named), an
+            unknown format, code that would run untrusted, a bundle whose parity check failed, or
+            weights that do not fit the rebuilt model.
     """
     bundle = Path(path)
-    meta = verified_metadata(bundle)
+    if not bundle.is_dir() and bundle.name and not bundle.name.startswith("."):
+        recover(bundle)  # a replace interrupted between its renames leaves the bundle beside its place
+    meta = verified_metadata(bundle, strict=strict)
     if meta["parity"] is not None and not meta["parity"]["passed"]:
         raise BundleError(f"{bundle}: this bundle failed its parity check at export (max abs diff "
                           f"{meta['parity']['max_abs_diff']}); refusing to load it. HINT: re-export.")
     model_config = read_json(bundle, MODEL_CONFIG)
-    model = build_model(model_config, bundle)
+    if not isinstance(model_config, dict):
+        raise BundleError(f"{bundle / MODEL_CONFIG}: must hold a JSON object; got {type(model_config).__name__}")
+    task_spec = read_record(bundle, TASK_SPEC, TaskSpec.from_dict)
+    training_config = read_record(bundle, TRAINING_CONFIG, TrainingConfig.from_dict)
+    check_trust(model_config, bundle, trust_remote_code)
+    check_model_size(model_config, bundle)
+    try:
+        model = build_model(model_config, bundle)
+    except (KeyError, TypeError, ValueError) as e:  # a record with missing or wrong-typed entries
+        raise BundleError(f"{bundle / MODEL_CONFIG}: cannot rebuild the model from it ({type(e).__name__}: {e})") from None
     load_weights(model, bundle / WEIGHTS)
     model.to(device).eval()
-    meta.update(task_spec=TaskSpec.from_dict(read_json(bundle, TASK_SPEC)),
-                training_config=TrainingConfig.from_dict(read_json(bundle, TRAINING_CONFIG)),
-                model_config=model_config, reference_profile=read_json(bundle, REFERENCE), bundle_dir=bundle)
+    meta.update(task_spec=task_spec, training_config=training_config, model_config=model_config,
+                reference_profile=read_json(bundle, REFERENCE), bundle_dir=bundle,
+                tokenizer=_bundle_tokenizer(bundle, task_spec))
     return model, meta
 
 
-def check_drift(bundle_path, new_data, sample_size: int | None = None):
+def _bundle_tokenizer(bundle: Path, spec: TaskSpec):
+    """The bundle's tokenizer (registered, so tokenizer_for(spec) finds it); bytes when it has none."""
+    if spec.modality != "text":
+        return None
+    from ..data import Tokenizer
+
+    if not spec.tokenizer_sha:
+        return Tokenizer("byte")
+    if not (bundle / TOKENIZER).is_file():
+        raise BundleError(f"{bundle / TOKENIZER}: missing; the model was trained with tokenizer {spec.tokenizer!r}. "
+                          "HINT: copy the whole bundle folder, or re-export it")
+    tok = Tokenizer.from_file(bundle / TOKENIZER, spec.tokenizer)
+    if tok.sha != spec.tokenizer_sha:
+        raise BundleError(f"{bundle / TOKENIZER}: is not the tokenizer the model was trained with (sha256 "
+                          f"{tok.sha[:12]}..., task_spec.json says {spec.tokenizer_sha[:12]}...)")
+    return tok
+
+
+def check_drift(bundle_path, new_data, sample_size: int | None = None, *, trust_remote_code: bool = False):
     """Profile new data and compare it with the bundle's training reference: the production drift check.
 
     Args:
@@ -149,12 +195,13 @@ def check_drift(bundle_path, new_data, sample_size: int | None = None):
         new_data: a dataset or list of examples (like `data.current`), or a path read the way
             inference.py reads it (lm: a text file cut into max_seq_len-byte windows).
         sample_size: passed to profile_dataset.
+        trust_remote_code: passed to load_bundle (a bundle whose model is code inside it needs True).
     Returns:
         DriftReport from `trainbook.drift.compare_profiles(reference, current)`.
     Raises:
         BundleError: the bundle has no reference profile (or any load_bundle error).
     """
-    model, meta = load_bundle(bundle_path)
+    model, meta = load_bundle(bundle_path, trust_remote_code=trust_remote_code)
     reference, spec = meta["reference_profile"], meta["task_spec"]
     if reference is None:
         raise BundleError(f"{bundle_path}: {REFERENCE} is empty; nothing to compare with. HINT: export with "

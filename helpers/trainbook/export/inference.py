@@ -4,9 +4,15 @@
 
 This file is copied into every export bundle as `inference.py`; it finds the bundle next to
 itself and loads it with `trainbook.load_bundle` (sha256-checked, safetensors, no pickle).
+Text is encoded and decoded with the bundle's tokenizer (tokenizer.json; bytes when there is none)
+and class indices are printed as the class names the model was trained with.
+
+Running this file is running the bundle's code, so it loads with trust_remote_code=True: the
+model code in the bundle (model_code/) is imported. Run only bundles you trust; `tb.load_bundle(path)`
+inspects one without running any of its code.
 What <input> is, by task kind:
 - lm: a text file; every non-empty line is a prompt. Prints the greedy continuation
-  (its first byte is the next-byte prediction): `line 3<TAB>'prompt tail'<TAB>-> 'continuation'`.
+  (its first token is the next-token prediction): `line 3<TAB>'prompt tail'<TAB>-> 'continuation'`.
 - text classification: a text file; prints the predicted class of every non-empty line:
   `line 3<TAB>email<TAB>0.912<TAB>'start of the line'`.
 - vision classification: an image file or a folder of images; prints the class per image:
@@ -62,17 +68,25 @@ def read_images(path: Path, spec) -> list[tuple[str, torch.Tensor]]:
     return out
 
 
+def encode(spec, data: bytes, tokenizer=None) -> torch.Tensor:
+    """Token ids of UTF-8 text with the spec's tokenizer (bytes: the bytes themselves)."""
+    tok = tokenizer or _tokenizer(spec)
+    if tok.is_byte:
+        return torch.tensor(list(data), dtype=torch.long)
+    return torch.from_numpy(tok.encode(data.decode("utf-8", "replace")))
+
+
 def read_examples(path: Path, spec) -> list[dict]:
-    """Unlabelled examples from a file or folder for profiling (lm: max_seq_len-byte windows)."""
+    """Unlabelled examples from a file or folder for profiling (lm: max_seq_len-token windows)."""
     if spec.modality == "vision":  # production inputs have no labels
         return [{spec.input_key: x} for _, x in read_images(path, spec)]
     if spec.kind == "lm":
         if not path.is_file():
             raise InputError(f"{path} is not a file; lm reads one text file")
-        data = path.read_bytes()
-        return [{spec.input_key: torch.tensor(list(data[i:i + spec.max_seq_len]), dtype=torch.long)}
-                for i in range(0, len(data), spec.max_seq_len) if len(data) - i >= 2]
-    return [{spec.input_key: torch.tensor(list(d[: spec.max_seq_len]), dtype=torch.long)} for _, d in read_lines(path)]
+        ids = encode(spec, path.read_bytes())
+        return [{spec.input_key: ids[i:i + spec.max_seq_len]}
+                for i in range(0, len(ids), spec.max_seq_len) if len(ids) - i >= 2]
+    return [{spec.input_key: encode(spec, d)[: spec.max_seq_len]} for _, d in read_lines(path)]
 
 
 def write_samples(examples, spec, out, n: int = 4) -> Path:
@@ -83,8 +97,8 @@ def write_samples(examples, spec, out, n: int = 4) -> Path:
     """
     out, picked = Path(out), [examples[i] for i in range(min(n, len(examples)))]
     if spec.modality == "text":
-        lines = [bytes(e[spec.input_key].tolist()).decode("utf-8", "replace").replace("\n", " ").strip() or "?"
-                 for e in picked]
+        tok = _tokenizer(spec)
+        lines = [tok.decode(e[spec.input_key].tolist()).replace("\n", " ").strip() or "?" for e in picked]
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return out
@@ -131,6 +145,34 @@ def continue_bytes(model, spec, prompt: bytes, n: int, device) -> bytes:
     return bytes(new)
 
 
+@torch.no_grad()
+def continue_text(model, spec, prompt: bytes, n_bytes: int, device, tokenizer=None) -> str:
+    """Greedy continuation of `prompt` with the spec's tokenizer: tokens until it has n_bytes bytes
+    of text (at most n_bytes tokens), keeping the last max_seq_len tokens as context."""
+    from trainbook.models import make_forward
+
+    tok = tokenizer or _tokenizer(spec)
+    if tok.is_byte:
+        return continue_bytes(model, spec, prompt, n_bytes, device).decode("utf-8", "replace")
+    forward = make_forward(model, spec)
+    ids = encode(spec, prompt, tok).to(device)[None]
+    if ids.shape[1] == 0:
+        ids = torch.zeros((1, 1), dtype=torch.long, device=device)
+    new = []
+    while len(new) < n_bytes and len(tok.decode(new).encode("utf-8")) < n_bytes:
+        context = ids[:, -spec.max_seq_len:]
+        next_id = forward({spec.input_key: context, "attention_mask": torch.ones_like(context)})[0, -1].float().argmax()
+        new.append(int(next_id))
+        ids = torch.cat([ids, next_id.view(1, 1)], dim=1)
+    return tok.decode(new)
+
+
+def _tokenizer(spec):
+    from trainbook.data import tokenizer_for
+
+    return tokenizer_for(spec)
+
+
 def predict(model, spec, path: Path, device="cpu", max_new_bytes: int = 32) -> list[str]:
     """Prediction lines (tab-separated) for the input file or folder; see the module docstring."""
     path = Path(path)
@@ -142,15 +184,13 @@ def predict(model, spec, path: Path, device="cpu", max_new_bytes: int = 32) -> l
         images = read_images(path, spec)
         preds = classify(model, spec, [x for _, x in images], device)
         return [f"{name}\t{names[c]}\t{p:.3f}" for (name, _), (c, p) in zip(images, preds)]
-    if spec.vocab_size > 256:
-        raise InputError(f"inference.py feeds raw bytes; this model has vocab_size {spec.vocab_size}")
     lines = read_lines(path)
     if spec.kind == "lm":
-        keep = max(1, spec.max_seq_len - 1)
+        keep = max(1, spec.max_seq_len - 1)  # bytes: the prompt's last bytes; subwords: the context is cut in tokens
+        prompt = (lambda data: data) if spec.tokenizer_sha else (lambda data: data[-keep:])  # noqa: E731
         return [f"{name}\t{data[-40:].decode('utf-8', 'replace')!r}\t-> "
-                f"{continue_bytes(model, spec, data[-keep:], max_new_bytes, device).decode('utf-8', 'replace')!r}"
-                for name, data in lines]
-    ids = [torch.tensor(list(data[: spec.max_seq_len]), dtype=torch.long) for _, data in lines]
+                f"{continue_text(model, spec, prompt(data), max_new_bytes, device)!r}" for name, data in lines]
+    ids = [encode(spec, data)[: spec.max_seq_len] for _, data in lines]
     preds = classify(model, spec, ids, device)
     return [f"{name}\t{names[c]}\t{p:.3f}\t{data[:40].decode('utf-8', 'replace')!r}"
             for (name, data), (c, p) in zip(lines, preds)]
@@ -172,7 +212,8 @@ def main(argv=None) -> int:
     from trainbook.export.errors import BundleError
 
     try:
-        model, meta = trainbook.load_bundle(bundle, device=args.device)
+        # running this file already runs this bundle's code, so its model_code.py (if any) is trusted too
+        model, meta = trainbook.load_bundle(bundle, device=args.device, trust_remote_code=True)
         lines = predict(model, meta["task_spec"], Path(args.input), args.device, args.max_new_bytes)
     except (InputError, BundleError) as e:
         raise SystemExit(f"error: {e}") from None

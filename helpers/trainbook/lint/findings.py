@@ -11,6 +11,41 @@ import re
 from pathlib import Path
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+MAX_JSON_DEPTH = 64  # nbformat nests about 6 levels; widget state a few more
+
+# every code the lint reports: (kind, what); kind is bug (the notebook fails or does something else
+# than it says), policy (this project's conventions) or style (storage only). The README lists them.
+CODES = {
+    "TB100": ("-", "`-v` only: a line silenced by the allow pragma"),
+    "TB101": ("bug", "a name of the previous notebook API (trainbook/lint/patterns.json); notebooks, .py, .md"),
+    "TB102": ("policy", "migration-guide wording; notebooks only"),
+    "TB201": ("bug", "not valid nbformat 4.5"),
+    "TB202": ("bug", "cell without an id, or a duplicate id"),
+    "TB203": ("bug", "code cell without `outputs` / `execution_count`"),
+    "TB204": ("bug", "source lines Jupyter would run differently: a line not ending in \"\\n\" joined with the next, "
+                     "one character per item, a code cell reduced to one comment line holding code"),
+    "TB205": ("policy", "outputs not stripped"),
+    "TB206": ("style", "source stored as one string, several lines in one item, or a last line ending in \"\\n\""),
+    "TB207": ("bug", "wrong cell type: markdown that is Python code, or a code cell that reads as prose"),
+    "TB211": ("policy", "not exactly one code cell tagged `parameters`"),
+    "TB212": ("policy", "parameters cell lacks `\"cellView\": \"form\"`"),
+    "TB213": ("policy", "a parameters line is not `name = literal  # @param ...`"),
+    "TB214": ("bug", "a cell with `# @title` or `# @param` lacks `\"cellView\": \"form\"`"),
+    "TB221": ("bug", "a code cell does not parse for the target Python (default 3.13), or nests too deeply"),
+    "TB222": ("policy", "`globals()` / `locals()` probing"),
+    "TB223": ("bug", "a name used before an earlier cell defines or imports it"),
+    "TB224": ("bug", "an import in try/except ImportError whose handler swallows the failure, used later"),
+    "TB231": ("bug", "`google.colab`, `drive.mount`, `userdata`, `%pip` outside `if IN_COLAB:` (or a try/except "
+                     "ImportError guard)"),
+    "TB232": ("bug", "`input()` / `getpass()`"),
+    "TB241": ("policy", "the helper ref (`helpers_ref`, the pinned install) is not the package's `__version__`"),
+    "TB242": ("bug", "a first-party module or name that does not exist (`from pkg.x import y`, `tb.Y`)"),
+    "TB243": ("bug", "a call to a first-party function or class that does not match its signature (unknown "
+                     "keyword, too many positional arguments, a missing required one)"),
+    "TB244": ("bug", "an attribute a first-party class does not have, read on a value of that class"),
+    "TB251": ("policy", "the Open-in-Colab badge does not point at this notebook"),
+    "TB252": ("bug", "a badge, clone, install or raw URL names another repository than the notebook's one"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +58,9 @@ class Finding:
     code: str
     message: str
 
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
     def __str__(self):
         where = [f"cell {self.cell}"] if self.cell is not None else []
         where += [f"line {self.line}"] if self.line is not None else []
@@ -34,7 +72,7 @@ class LintInputError(Exception):
 
 
 class LintConfigError(Exception):
-    """A bad pattern list (pyproject.toml [tool.trainbook.lint] or --patterns FILE): exit code 2."""
+    """Bad settings ([tool.trainbook.lint], --patterns FILE, --select, --package, ...): exit code 2."""
 
 
 def read_notebook(path: Path) -> dict:
@@ -49,6 +87,13 @@ def read_notebook(path: Path) -> dict:
         raise LintInputError(f"{path}: cannot read file: {e}") from None
     except json.JSONDecodeError as e:
         raise LintInputError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise LintInputError(f"{path}: JSON nested too deeply to read (more than about 1000 levels); "
+                             "not a notebook nbformat writes") from None
+    depth = json_depth(nb)
+    if depth > MAX_JSON_DEPTH:
+        raise LintInputError(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep; a notebook needs far "
+                             "fewer (HINT: look for runaway metadata or widget state)")
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise LintInputError(f"{path}: not a Jupyter notebook (no 'cells' list at the top level)")
     if nb.get("nbformat") != 4:
@@ -58,6 +103,19 @@ def read_notebook(path: Path) -> dict:
         if not isinstance(cell, dict):
             raise LintInputError(f"{path}: not a Jupyter notebook (cell {i} is not a JSON object)")
     return nb
+
+
+def json_depth(data, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deep lists and dicts nest (stops counting just past `limit`), without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def cell_source(cell: dict) -> str:

@@ -3,7 +3,9 @@
     check_names(ctx)  # ctx: a trainbook.lint.parsed.ParsedNotebook; adds its TB223 findings
 
 Cells are walked in order over their parsed `ast` trees (nothing runs); builtins and the
-names IPython provides count as defined. bound_names also serves the TB242 check.
+names IPython provides count as defined. A cell that does not parse as a whole is checked in the
+statements that do (see parsed.py); every identifier of the rest counts as defined from there on.
+bound_names also serves the first-party API check and TB224.
 """
 
 from __future__ import annotations
@@ -42,7 +44,12 @@ def bound_names(body) -> set[str]:
                 names.add(node.id)
             elif isinstance(node, NAME_BINDERS):
                 names.update(n for n in (getattr(node, "name", None), getattr(node, "rest", None)) if n)
-            stack.extend(ast.iter_child_nodes(node))
+            for field in node._fields:  # ast.iter_child_nodes, without its generator (this is a hot loop)
+                value = getattr(node, field, None)
+                if isinstance(value, list):
+                    stack.extend(v for v in value if isinstance(v, ast.AST))
+                elif isinstance(value, ast.AST) and not isinstance(value, (ast.expr_context, ast.Constant)):
+                    stack.append(value)
     return names
 
 
@@ -65,9 +72,9 @@ class _NameChecker(ast.NodeVisitor):
         self.scopes, self.reported = [], set()  # scopes: [(kind, names)], kind: function|class|comp
         self.cell, self.in_function, self.star = 0, False, False
 
-    def check_cell(self, cell: int, tree: ast.Module):
+    def check_cell(self, cell: int, tree: ast.Module, bound: set[str]):
         self.cell, self.scopes, self.in_function = cell, [], False
-        self.cell_final = self.defined | bound_names(tree.body) | _declared(tree.body, ast.Global)
+        self.cell_final = self.defined | bound
         for stmt in tree.body:
             self.visit(stmt)
         self.defined |= self.cell_final
@@ -163,17 +170,23 @@ class _NameChecker(ast.NodeVisitor):
     visit_SetComp = visit_GeneratorExp = visit_DictComp = visit_ListComp
 
 
+def cell_bindings(ctx: ParsedNotebook, cell: int, tree: ast.Module) -> set[str]:
+    """Names a cell binds at module level (`global x` in a function included), computed once per cell."""
+    return ctx.shared("bound", cell, lambda: bound_names(tree.body) | {
+        n for node in ctx.nodes[cell] if isinstance(node, ast.Global) for n in node.names})
+
+
 def check_names(ctx: ParsedNotebook):
     first_binding = {}
     for cell, tree, _ in ctx.code:
-        for name in bound_names(tree.body) | _declared(tree.body, ast.Global) if tree else ():
+        for name in cell_bindings(ctx, cell, tree) if tree else ():
             first_binding.setdefault(name, cell)
     checker = _NameChecker(ctx, first_binding)
     for cell, tree, magics in ctx.code:
-        if cell in ctx.broken:
-            return  # what an unparsable cell defines is unknown: later reports would be noise
+        # what the unparsable part of a cell defines is unknown: its identifiers count as defined
+        checker.defined |= ctx.opaque.get(cell, set())
         for _, text in magics:  # `%%capture out` binds out
             if text.startswith("%%capture"):
                 checker.defined.update([w for w in text.split()[1:] if not w.startswith("-")][:1])
         if tree is not None:
-            checker.check_cell(cell, tree)
+            checker.check_cell(cell, tree, cell_bindings(ctx, cell, tree))

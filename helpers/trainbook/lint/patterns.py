@@ -1,19 +1,17 @@
 """Legacy API strings (TB101) and history wording (TB102): the pattern lists and matching them line by line.
 
-    findings, allowed = legacy_findings(path, units, load_patterns([path]))
+    findings, allowed = legacy_findings(path, units, load_patterns())
 
-The built-in list is trainbook/lint/patterns.json, extended by [tool.trainbook.lint] in the
-nearest pyproject.toml and by --patterns FILE.json; `trainbook-lint: allow legacy` on a line
-silences it (reported as TB100 with --verbose).
+The built-in list is trainbook/lint/patterns.json, extended by `api`/`history` in the
+[tool.trainbook.lint] table (settings.py finds it) and by --patterns FILE.json;
+`trainbook-lint: allow legacy` on a line silences it (reported as TB100 with --verbose).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
-import sys
 from importlib import resources
 from pathlib import Path
 
@@ -77,48 +75,17 @@ def _parse_entry(kind: str, item, where: str) -> Pattern:
     return Pattern(kind, regex, str(item.get("reason", "listed in the lint patterns")), str(item.get("use", "")))
 
 
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml in `start` (a folder or file) or any parent folder, or None."""
-    start = start.resolve()
-    for folder in [start, *start.parents] if start.is_dir() else start.parents:
-        if (folder / "pyproject.toml").is_file():
-            return folder / "pyproject.toml"
-    return None
-
-
-def _toml_table(path: Path) -> dict | None:
-    """The [tool.trainbook.lint] table of a pyproject.toml, or None when it has none."""
-    text = path.read_text(encoding="utf-8")
-    if "tool.trainbook" not in text:
-        return None
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        print(f"note: {path}: [tool.trainbook.lint] is ignored because this Python has no tomllib (3.11+); "
-              "pass the patterns with --patterns FILE.json instead", file=sys.stderr)
-        return None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise LintConfigError(f"{path}: invalid TOML: {e}") from None
-    return data.get("tool", {}).get("trainbook", {}).get("lint")
-
-
-def load_patterns(paths=(), extra_files=()) -> list[Pattern]:
-    """The built-in patterns, then [tool.trainbook.lint] of the nearest pyproject.toml (searched upward
-    from the linted paths' common folder, then from the current directory), then `extra_files` (JSON
-    files shaped like trainbook/lint/patterns.json).
+def load_patterns(table=None, table_source: str = "", extra_files=()) -> list[Pattern]:
+    """The built-in patterns, then those of a [tool.trainbook.lint] table (its `api` and `history` keys),
+    then `extra_files` (JSON files shaped like trainbook/lint/patterns.json).
 
     Raises:
         LintConfigError: a pattern source that is unreadable or malformed.
     """
     text = resources.files("trainbook.lint").joinpath("patterns.json").read_text(encoding="utf-8")
     patterns = parse_patterns(json.loads(text), "trainbook/lint/patterns.json")
-    existing = [os.path.abspath(p) for p in paths if os.path.exists(p)]
-    pyproject = (find_pyproject(Path(os.path.commonpath(existing))) if existing else None) or find_pyproject(Path.cwd())
-    table = _toml_table(pyproject) if pyproject else None
-    if table is not None:
-        patterns += parse_patterns(table, f"{pyproject} [tool.trainbook.lint]")
+    if table:
+        patterns += parse_patterns(table, table_source)
     for extra in extra_files:
         try:
             data = json.loads(Path(extra).read_text(encoding="utf-8"))
@@ -156,7 +123,10 @@ def legacy_findings(path: str, units, patterns: list[Pattern]) -> tuple[list[Fin
     """
     findings, allowed = [], []
     pragma = re.compile(re.escape(PRAGMA), re.IGNORECASE)
+    anything = re.compile("|".join(f"(?:{p.regex.pattern})" for p in patterns), re.IGNORECASE) if patterns else None
     for cell, text, where in units:
+        if anything is None or not anything.search(text):
+            continue  # one search over the whole text rules out most cells
         for lineno, line in enumerate(text.splitlines(), start=1):
             silenced = bool(pragma.search(line))
             for p, matched in match_line(pragma.sub(" ", line), patterns):

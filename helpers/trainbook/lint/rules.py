@@ -1,42 +1,57 @@
-"""The notebook contract rules that read code, for trainbook.lint (TB211 to TB242).
+"""The notebook contract rules that read code, for trainbook.lint (TB207-TB244).
 
-    findings = check_notebook(read_notebook(path), path)
+    findings = check_notebook(read_notebook(path), path, model=PackageModel.load(["trainbook"]))
 
-No cell is executed: sources are parsed with `ast` after IPython magics and shell lines
-(`%pip ...`, `!ls`, `x = !ls`) are neutralised, so line numbers stay those of the cell.
-TB223 (a name used before anything defines it) lives in names.py.
+No cell is executed: sources are parsed once (parsed.py) and every rule reads the same trees.
+Here: the parameters cell (TB211-TB213), namespace probing, Colab-only code and prompts
+(TB222, TB231, TB232) and the pinned helper ref (TB241). Elsewhere: TB207/TB214 cells.py,
+TB223 names.py, TB224 imports.py, TB242-TB244 api.py.
 """
 
 from __future__ import annotations
 
 import ast
-import difflib
 import re
 from functools import lru_cache
 from pathlib import Path
 
-import trainbook
-
+from .api import check_api
+from .cells import check_cells
 from .findings import Finding, cell_source
-from .names import bound_names, check_names
+from .grammar import TargetParser
+from .imports import check_swallowed_imports, flag_guarded_lines, handler_flags, import_guards
+from .names import check_names
+from .package import PackageModel
 from .parsed import ParsedNotebook
 
 PIP_LINE = re.compile(r"^[%!]\s*(?:pip3?|python3?\s+-m\s+pip)\b")
-PIN = re.compile(r"trainbook\s*@\s*git\+[^\s\"'{}]*@([\w.\-]+)|trainbook\s*==\s*([\w.\-]+)")
 
 
-def check_notebook(nb: dict, path: Path) -> list[Finding]:
+@lru_cache(maxsize=1)
+def default_model() -> PackageModel:
+    """The installed trainbook, read from source (found with importlib.util.find_spec, not imported)."""
+    return PackageModel.load(["trainbook"])
+
+
+def check_notebook(nb: dict, path: Path, model: PackageModel | None = None,
+                   parser: TargetParser | None = None) -> list[Finding]:
     """Check the rules that read parameters and code (DESIGN.md section 4.10).
 
     Args:
         nb: the notebook as parsed JSON (see trainbook.lint.read_notebook).
         path: its file, for messages.
+        model: the first-party packages (default: the installed trainbook).
+        parser: parses cells for the target Python (default: 3.13).
     Returns:
         the findings.
     """
-    ctx = ParsedNotebook(nb, path)
-    for rule in (check_parameters, _check_calls, check_names, _check_trainbook_names, _check_helper_ref):
+    model = model or default_model()
+    ctx = ParsedNotebook(nb, path, parser)
+    check_cells(ctx)
+    for rule in (check_parameters, _check_calls, check_names, check_swallowed_imports):
         rule(ctx)
+    check_api(ctx, model)
+    _check_helper_ref(ctx, model)
     return ctx.findings
 
 
@@ -68,8 +83,10 @@ def check_parameters(ctx: ParsedNotebook):
 def _parameter_problem(ctx: ParsedNotebook, line: str, cell: int, n: int) -> str | None:
     try:
         body = ast.parse(line).body
-    except SyntaxError:
+    except (SyntaxError, ValueError):
         return "not a complete one-line statement (papermill reads one assignment per line)"
+    except (RecursionError, MemoryError):
+        return "too deeply nested for Python's parser"
     if len(body) != 1 or not isinstance(body[0], ast.Assign) or not isinstance(body[0].targets[0], ast.Name) \
             or len(body[0].targets) != 1:
         return "not a single `name = value` assignment"
@@ -88,26 +105,32 @@ def _parameter_problem(ctx: ParsedNotebook, line: str, cell: int, n: int) -> str
 # calls: TB222 namespace probing, TB231 Colab-only outside the guard, TB232 prompts
 
 
-def _colab_guarded_lines(tree: ast.AST) -> set[int]:
-    """Lines inside `if IN_COLAB:` (also `if IN_COLAB and ...:`) or the else branch of `if not IN_COLAB:`."""
-    def is_flag(test):
-        return isinstance(test, ast.Name) and test.id == "IN_COLAB" or \
-            isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) and any(map(is_flag, test.values))
+def _colab_flags(ctx: ParsedNotebook) -> set[str]:
+    """IN_COLAB, and the flags of `try: from google.colab import x ... except ImportError: FLAG = False`."""
+    flags = {"IN_COLAB"}
+    for cell, _, _ in ctx.code:
+        for try_node, handler, _ in import_guards(ctx, cell):
+            if any(_imports_colab(n) for s in try_node.body for n in ast.walk(s)):
+                flags |= handler_flags(handler)
+    return flags
 
+
+def _colab_try_lines(ctx: ParsedNotebook, cell: int) -> set[int]:
+    """Lines of a try body from its google.colab import on, when the try catches ImportError."""
     lines = set()
-    for node in (n for n in ast.walk(tree) if isinstance(n, ast.If)):
-        negated = isinstance(node.test, ast.UnaryOp) and isinstance(node.test.op, ast.Not) and is_flag(node.test.operand)
-        block = node.body if is_flag(node.test) else node.orelse if negated else []
-        if block:
-            lines.update(range(block[0].lineno, max(s.end_lineno for s in block) + 1))
+    for try_node, _, _ in import_guards(ctx, cell):
+        first = min((n.lineno for s in try_node.body for n in ast.walk(s) if _imports_colab(n)), default=None)
+        if first is not None:
+            lines.update(range(first, max(s.end_lineno for s in try_node.body) + 1))
     return lines
 
 
 def _check_calls(ctx: ParsedNotebook):
+    flags = _colab_flags(ctx)
     for cell, tree, magics in ctx.code:
-        guarded = _colab_guarded_lines(tree) if tree else set()
+        guarded = flag_guarded_lines(ctx.nodes[cell], flags) | _colab_try_lines(ctx, cell) if tree else set()
         colab = [(n, f"`{text.split()[0]} ...`") for n, text in magics if PIP_LINE.match(text)]
-        for node in ast.walk(tree) if tree else ():
+        for node in ctx.nodes.get(cell, ()):
             if _imports_colab(node):
                 colab.append((node.lineno, "importing google.colab"))
             elif isinstance(node, ast.Attribute) and node.attr == "mount" and _tail(node.value) == "drive":
@@ -124,11 +147,14 @@ def _check_calls(ctx: ParsedNotebook):
         for line, what in sorted(set(colab)):
             if line not in guarded:
                 ctx.add(cell, line, "TB231", f"{what} outside an `if IN_COLAB:` block; Colab-only actions "
-                                             "(google.colab, drive.mount, userdata, %pip/!pip) go under the guard")
+                                             "(google.colab, drive.mount, userdata, %pip/!pip) go under the guard "
+                                             "(or in a try whose except ImportError sets the flag False)")
 
 
 def _imports_colab(node) -> bool:
-    names = [a.name for a in node.names] if isinstance(node, (ast.Import, ast.ImportFrom)) else []
+    if not isinstance(node, (ast.Import, ast.ImportFrom)):
+        return False
+    names = [a.name for a in node.names]
     if isinstance(node, ast.ImportFrom):
         names = [f"{node.module}.{n}" for n in names] if not node.level else []
     return any(n == "google.colab" or n.startswith("google.colab.") for n in names)
@@ -139,84 +165,29 @@ def _tail(node) -> str | None:
     return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
 
 
-# the package: TB241 pinned helper ref, TB242 trainbook names that do not exist
+# the package: TB241 pinned helper ref (TB242-TB244 live in api.py)
 
 
-@lru_cache(maxsize=None)
-def module_names(module: str) -> frozenset | None:
-    """Top-level names of a trainbook module, read from its source (not imported); None if absent."""
-    parts = module.split(".")[1:]
-    base = Path(trainbook.__file__).parent.joinpath(*parts)
-    for file in ([base.with_suffix(".py")] if parts else []) + [base / "__init__.py"]:
-        if file.is_file():
-            return frozenset(bound_names(ast.parse(file.read_text(encoding="utf-8")).body))
-    return None
-
-
-def _missing_name(module: str, name: str, attribute: bool = False, imported=frozenset()) -> str | None:
-    """Why `module.name` does not exist, or None; an attribute needs its submodule imported."""
-    exports = trainbook._EXPORTS
-    if module == "trainbook" and name in exports:
-        home = f"trainbook.{exports[name]}"
-        names = module_names(home)
-        return None if names and name in names else \
-            f"trainbook reserves {name!r} in {home}, which does not {'define it' if names else 'exist'} yet"
-    names = module_names(module)
-    if names is None:
-        return f"module {module} does not exist"
-    if module_names(f"{module}.{name}") is not None:
-        if not attribute or f"{module}.{name}" in imported:
-            return None
-        return f"{module}.{name} is a submodule the notebook does not import; use `from {module} import {name}`"
-    if name in names or ("__getattr__" in names and module != "trainbook"):
-        return None
-    public = sorted(exports) if module == "trainbook" else sorted(n for n in names if not n.startswith("_"))
-    close = difflib.get_close_matches(name, public, n=1)
-    return f"{module} has no name {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
-
-
-def _check_trainbook_names(ctx: ParsedNotebook):
-    aliases, imported, checks = {}, set(), []  # alias -> module; dotted modules; (cell, line, text, module, name)
-    for cell, tree, _ in ctx.code:
-        for node in ast.walk(tree) if tree else ():
-            for a in node.names if isinstance(node, ast.Import) else []:
-                if a.name.split(".")[0] == "trainbook":
-                    aliases[a.asname or "trainbook"] = a.name if a.asname else "trainbook"
-                    parts = a.name.split(".")
-                    modules = [".".join(parts[:k]) for k in range(2, len(parts) + 1)]
-                    imported.update(modules)
-                    missing = next((m for m in modules if module_names(m) is None), None)
-                    if missing:
-                        ctx.add(cell, node.lineno, "TB242", f"import {a.name}: module {missing} does not exist")
-            if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == "trainbook":
-                imported.update(f"{node.module}.{a.name}" for a in node.names)
-                checks += [(cell, node.lineno, f"from {node.module} import {a.name}", node.module, a.name)
-                           for a in node.names if a.name != "*"]
-    ctx.uses_trainbook = bool(aliases or checks)
-    for cell, line, text, module, name in checks:
-        why = _missing_name(module, name)
-        if why:
-            ctx.add(cell, line, "TB242", f"{text}: {why}")
-    for cell, tree, _ in ctx.code:
-        for node in ast.walk(tree) if tree else ():
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
-                why = _missing_name(aliases[node.value.id], node.attr, attribute=True, imported=frozenset(imported))
-                if why:
-                    ctx.add(cell, node.lineno, "TB242", f"{node.value.id}.{node.attr}: {why}")
-
-
-def _check_helper_ref(ctx: ParsedNotebook):
-    want, refs = trainbook.__version__, []
+def _check_helper_ref(ctx: ParsedNotebook, model: PackageModel):
+    versions = {name: model.version(name) for name in model.roots}
+    primary = next((name for name, version in versions.items() if version), None)
+    if primary is None:
+        return  # no package states a __version__: nothing to compare with
+    names = "|".join(re.escape(name) for name in model.roots)
+    pin = re.compile(rf"({names})\s*@\s*git\+[^\s\"'{{}}]*@([\w.\-]+)|({names})\s*==\s*([\w.\-]+)")
+    refs = []
     if "helpers_ref" in ctx.params:
         value, cell, line = ctx.params["helpers_ref"]
-        refs.append((cell, line, "helpers_ref", value))
+        refs.append((cell, line, "helpers_ref", primary, value))
     for cell, _, magics in ctx.code:
-        refs += [(cell, n, "the pinned install", m.group(1) or m.group(2))
-                 for n, text in magics if PIP_LINE.match(text) for m in PIN.finditer(text)]
-    if not refs and ctx.uses_trainbook:
+        refs += [(cell, n, "the pinned install", m.group(1) or m.group(3), m.group(2) or m.group(4))
+                 for n, text in magics if PIP_LINE.match(text) for m in pin.finditer(text)]
+    if not refs and ctx.uses_package:
+        want = versions[primary]
         ctx.add(None, None, "TB241", f'no pinned helper ref; add helpers_ref = "v{want}"  # @param {{type:"string"}} '
-                                     "to the parameters cell and install trainbook at that ref in Colab")
-    for cell, line, what, value in refs:
-        if not isinstance(value, str) or value.removeprefix("v") != want:
-            ctx.add(cell, line, "TB241", f"{what} {value!r} does not match trainbook.__version__ {want!r}; "
+                                     f"to the parameters cell and install {primary} at that ref in Colab")
+    for cell, line, what, package, value in refs:
+        want = versions.get(package)
+        if want and (not isinstance(value, str) or value.removeprefix("v") != want):
+            ctx.add(cell, line, "TB241", f"{what} {value!r} does not match {package}.__version__ {want!r}; "
                                          f'pin "v{want}" (or release the helpers at that tag)')

@@ -15,6 +15,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..persist import copy_file
+
 if TYPE_CHECKING:
     from .results import Trial
 
@@ -41,10 +43,16 @@ def journal_row(ctx: dict, t: Trial) -> dict:
 
 
 class Journal:
-    """search.jsonl: append-only JSON lines, fsynced; a torn last line (killed mid-write) is dropped."""
+    """search.jsonl: append-only JSON lines, fsynced; a torn last line (killed mid-write) is dropped.
 
-    def __init__(self, path: Path):
+    With `mirror` (the search's folder in persist_dir) the journal and search_spec.json are copied
+    there after every change, and `start` takes them back when the mirror knows more trials' states
+    than the local journal (a fresh runtime with an empty local disk).
+    """
+
+    def __init__(self, path: Path, mirror: Path | None = None):
         self.path = Path(path)
+        self.mirror = Path(mirror) if mirror is not None else None
 
     def read(self) -> list[dict]:
         text = self.path.read_text() if self.path.exists() else ""
@@ -66,9 +74,27 @@ class Journal:
             fh.write("".join(json.dumps(r) + "\n" for r in rows))
             fh.flush()
             os.fsync(fh.fileno())
+        self._copy_to_mirror()
+
+    def _copy_to_mirror(self):
+        if self.mirror is not None:
+            for name in (JOURNAL_NAME, SPEC_NAME):
+                if (self.path.parent / name).is_file():
+                    copy_file(self.path.parent / name, self.mirror / name)
+
+    def _take_from_mirror(self):
+        theirs = self.mirror / JOURNAL_NAME if self.mirror is not None else None
+        if theirs is None or not theirs.is_file():
+            return
+        ours = self.path.read_bytes().count(b"\n") if self.path.is_file() else 0
+        if theirs.read_bytes().count(b"\n") > ours:
+            for name in (JOURNAL_NAME, SPEC_NAME):
+                if (self.mirror / name).is_file():
+                    copy_file(self.mirror / name, self.path.parent / name)
 
     def start(self, ctx: dict, trials: list):
         """Refuse a journal of another search, append missing plan rows, load each trial's last state."""
+        self._take_from_mirror()
         rows, spec_path = self.read(), self.path.parent / SPEC_NAME
         if any(r.get("search_id") != ctx["search_id"] for r in rows):
             old = json.loads(spec_path.read_text()) if spec_path.exists() else {}
@@ -77,6 +103,7 @@ class Journal:
         if not rows:
             spec_path.with_suffix(".tmp").write_text(json.dumps(ctx["spec"], indent=2, sort_keys=True) + "\n")
             os.replace(spec_path.with_suffix(".tmp"), spec_path)
+            self._copy_to_mirror()
         planned = {r["trial"]: r["params"] for r in rows if r["status"] == "planned"}
         if any(i >= len(trials) or trials[i].params != params for i, params in planned.items()):
             raise ValueError(f"{self.path.parent} holds a plan of {len(planned)} trials that this call's plan of "

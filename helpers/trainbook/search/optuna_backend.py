@@ -159,4 +159,4 @@ def _result(study, ctx: dict, n_trials: int) -> SearchResult:
             run_dir=str(Path(ctx["search_dir"]) / f"trial-{ft.number:03d}"), config=config,
             error=attrs.get("error"), curve=attrs.get("curve", [])))
     return SearchResult(trials, best_trial(trials, ctx["mode"]), ctx["metric"], ctx["mode"], str(ctx["search_dir"]),
-                        backend="optuna")
+                        backend="optuna", space=ctx["spec"]["space"])

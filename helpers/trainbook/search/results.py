@@ -36,6 +36,7 @@ class SearchResult:
     mode: str
     search_dir: str
     backend: str = "sequential"
+    space: dict = dataclasses.field(default_factory=dict)  # name -> [values] | {"loguniform": [low, high]} | ...
 
     @property
     def epochs_trained(self) -> int:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 from ..config import TrainingConfig
 from ..notebook import SearchProgress
+from ..persist import check_persist_dir, persisted_run_dir
 from .journal import ENDED, JOURNAL_NAME, Journal, journal_row
 from .results import SearchResult, Trial, best_trial
 from .space import MANAGED_FIELDS, Distribution, check_space, make_plan
-from .trials import keep_best_checkpoint, median_says_stop, train_trial, trial_config
+from .trials import keep_best_checkpoint, median_says_stop, restore_best_checkpoint, train_trial, trial_config
 
 # base_config fields that do not change what a trial computes; a re-run may change them
 _NOT_IN_SPEC = set(MANAGED_FIELDS) | {"seed", "progress_bar", "log_every_n_steps", "wandb_mode", "wandb_project",
@@ -49,7 +50,9 @@ def run_search(base_config: TrainingConfig, space: dict, model_factory, train_da
         seed: seeds the draws; trial i trains with seed `seed + i` (unless seed is searched).
         prune: "median" stops a trial after an epoch when its best metric so far is worse than the
             median of finished trials at that epoch, once PRUNE_STARTUP_TRIALS have finished.
-        search_dir: journal and trial-NNN run dirs (default <base run_dir>/search).
+        search_dir: journal and trial-NNN run dirs (default <base run_dir>/search). With
+            base_config.persist_dir set, the journal and the best trial's best.pt are copied to the
+            search's place in the persisted run folder, and a re-run resumes from them.
         backend: "sequential" (journal in search_dir) or "optuna" (a study shared by workers).
         storage, study_name: Optuna storage URL (default sqlite:///<search_dir>/optuna.db), study name.
     Returns:
@@ -61,6 +64,7 @@ def run_search(base_config: TrainingConfig, space: dict, model_factory, train_da
     ctx = _context(base_config, space, model_factory, task_spec, val_data, method, n_trials, metric, mode,
                    seed, prune, backend)
     ctx["search_dir"] = Path(search_dir) if search_dir is not None else base_config.run_dir / "search"
+    ctx["mirror"] = _persisted_search_dir(base_config, ctx["search_dir"])
     ctx.update(model_factory=model_factory, train_data=train_data, val_data=val_data, task_spec=task_spec)
     plan = make_plan(ctx["space"], method, n_trials, seed)
     configs = [trial_config(ctx, i, params) for i, params in enumerate(plan)]  # all validated before training
@@ -70,6 +74,16 @@ def run_search(base_config: TrainingConfig, space: dict, model_factory, train_da
 
         return run_optuna_search(ctx, len(plan), storage, study_name or "search")
     return _run_sequential(ctx, plan, configs)
+
+
+def _persisted_search_dir(base: TrainingConfig, search_dir: Path) -> Path | None:
+    """The search's folder in persist_dir: its place in the run folder, or <persisted run>/<search_dir name>."""
+    persisted = persisted_run_dir(base)
+    if persisted is None:
+        return None
+    check_persist_dir(base.persist_dir)
+    search_dir, run_dir = search_dir.absolute(), base.run_dir.absolute()
+    return persisted / (search_dir.relative_to(run_dir) if search_dir.is_relative_to(run_dir) else search_dir.name)
 
 
 def _context(base, space, model_factory, task_spec, val_data, method, n_trials, metric, mode, seed, prune,
@@ -108,12 +122,15 @@ def _context(base, space, model_factory, task_spec, val_data, method, n_trials, 
 # ---------------------------------------------------------------- the sequential backend
 
 def _run_sequential(ctx: dict, plan: list[dict], configs: list) -> SearchResult:
-    journal = Journal(ctx["search_dir"] / JOURNAL_NAME)
+    journal = Journal(ctx["search_dir"] / JOURNAL_NAME, mirror=ctx["mirror"])
     trials = [Trial(i, params, cfg.seed, "planned", run_dir=str(cfg.run_dir), config=cfg)
               for i, (params, cfg) in enumerate(zip(plan, configs))]
-    journal.start(ctx, trials)
-    result = SearchResult(trials, best_trial(trials, ctx["mode"]), ctx["metric"], ctx["mode"], str(ctx["search_dir"]))
-    keep_best_checkpoint(trials, result.best)  # also tidies up after a search killed mid-way
+    journal.start(ctx, trials)  # a fresh runtime takes the journal back from persist_dir first
+    if ctx["mirror"] is not None:
+        restore_best_checkpoint(trials, ctx["mirror"])
+    result = SearchResult(trials, best_trial(trials, ctx["mode"]), ctx["metric"], ctx["mode"], str(ctx["search_dir"]),
+                          space=ctx["spec"]["space"])
+    keep_best_checkpoint(trials, result.best, ctx["mirror"])  # also tidies up after a search killed mid-way
     if any(t.status in ENDED for t in trials):
         print(f"search: resuming in {ctx['search_dir']}; {sum(t.status in ENDED for t in trials)} of "
               f"{len(trials)} trials already ended")
@@ -133,7 +150,7 @@ def _run_sequential(ctx: dict, plan: list[dict], configs: list) -> SearchResult:
             setattr(t, key, value)
         journal.append(journal_row(ctx, t))
         result.best = best_trial(trials, ctx["mode"])
-        keep_best_checkpoint(trials, result.best)
+        keep_best_checkpoint(trials, result.best, ctx["mirror"])
         report.update(result, t)
     report.close(result)
     return result

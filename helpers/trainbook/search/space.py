@@ -13,8 +13,8 @@ import random
 from ..config import FIELD_NAMES, ConfigError, suggest
 
 # set by the search for every trial, so they cannot be searched over
-MANAGED_FIELDS = ("run_name", "output_dir", "checkpoint_dir", "resume", "early_stopping_metric",
-                  "early_stopping_mode", "config_version")
+MANAGED_FIELDS = ("run_name", "output_dir", "checkpoint_dir", "resume", "persist_dir", "on_config_change",
+                  "early_stopping_metric", "early_stopping_mode", "config_version")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..builder import FIELD_GROUPS, TrainingConfigBuilder
 from ..config import ConfigError, TrainingConfig
+from ..persist import copy_file
 from .journal import ENDED
 from .results import Trial, direction
 
@@ -21,13 +22,17 @@ PRUNE_STARTUP_TRIALS = 2  # median pruning starts once this many trials have fin
 
 
 def trial_config(ctx: dict, index: int, params: dict) -> TrainingConfig:
-    """base_config + params, run dir <search_dir>/trial-NNN, fresh start, no progress bar or export."""
+    """base_config + params, run dir <search_dir>/trial-NNN, fresh start, no progress bar or export.
+
+    Trials persist nothing themselves (an interrupted trial starts over); the search persists its
+    journal and the best trial's best.pt (see keep_best_checkpoint).
+    """
     base = ctx["base"]
     builder = (TrainingConfigBuilder.from_config(base)
                .with_run(run_name=f"trial-{index:03d}", output_dir=str(ctx["search_dir"]),
                          seed=params.get("seed", (ctx["seed"] + index) % 2**32))
-               .with_checkpointing(resume="never", checkpoint_dir="", early_stopping_metric=ctx["metric"],
-                                   early_stopping_mode=ctx["mode"])
+               .with_checkpointing(resume="never", checkpoint_dir="", persist_dir="", on_config_change="refuse",
+                                   early_stopping_metric=ctx["metric"], early_stopping_mode=ctx["mode"])
                .with_tracking(progress_bar=False,
                               wandb_mode=base.wandb_mode if base.wandb_mode in ("online", "offline") else "disabled")
                .with_export(export_bundle=False))
@@ -87,11 +92,12 @@ def median_says_stop(finished: list, epoch: int, best_so_far: float, mode: str) 
     return direction(mode) * best_so_far > direction(mode) * statistics.median(at_epoch)
 
 
-def keep_best_checkpoint(trials: list, best: Trial | None):
+def keep_best_checkpoint(trials: list, best: Trial | None, mirror: Path | None = None):
     """Delete the checkpoints of ended trials other than the best; the best keeps only best.pt.
 
-    Optuna workers sharing a search_dir may delete the same files at the same moment; a file or
-    folder that is already gone is therefore fine.
+    With `mirror` (the search's folder in persist_dir) the best trial's best.pt is copied there
+    and every other trial's persisted copy is deleted. Optuna workers sharing a search_dir may
+    delete the same files at the same moment; a file or folder that is already gone is therefore fine.
     """
     for t in trials:
         ckpt_dir = Path(t.run_dir) / "checkpoints"
@@ -105,3 +111,24 @@ def keep_best_checkpoint(trials: list, best: Trial | None):
             if p.name != "best.pt":
                 p.unlink(missing_ok=True)
         t.checkpoint = str(ckpt_dir / "best.pt") if (ckpt_dir / "best.pt").exists() else None
+    if mirror is not None:
+        _mirror_best_checkpoint(trials, best, mirror)
+
+
+def _mirror_best_checkpoint(trials: list, best: Trial | None, mirror: Path):
+    keep = Path(mirror) / Path(best.run_dir).name if best is not None and best.checkpoint else None
+    if keep is not None and not (keep / "checkpoints" / "best.pt").is_file():
+        copy_file(best.checkpoint, keep / "checkpoints" / "best.pt")
+    for t in trials:
+        persisted = Path(mirror) / Path(t.run_dir).name
+        if persisted != keep and persisted.is_dir():
+            shutil.rmtree(persisted)
+
+
+def restore_best_checkpoint(trials: list, mirror: Path):
+    """A fresh runtime: take the persisted best.pt of a trial back into its local run folder."""
+    for t in trials:
+        persisted = Path(mirror) / Path(t.run_dir).name / "checkpoints" / "best.pt"
+        local = Path(t.run_dir) / "checkpoints" / "best.pt"
+        if persisted.is_file() and not local.is_file():
+            copy_file(persisted, local)

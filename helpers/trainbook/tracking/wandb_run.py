@@ -9,10 +9,14 @@ W&B modes (TrainingConfig.wandb_mode):
 - online:   needs an API key (WANDB_API_KEY, a Colab secret of that name, or netrc).
 - auto:     WANDB_MODE when set; else online when a key is found, otherwise offline.
 
-W&B never stops training: wandb.init gives up after INIT_TIMEOUT_S (then offline), a failure
-while logging becomes one warning and the local log goes on. The API key is handed to wandb
-in memory only; it is never printed nor written into the run folder. wandb itself is imported
-only when a run starts (_import_wandb).
+W&B never stops training, and never holds up its start or its end: starting (one preflight request,
+then wandb.init) has START_BUDGET_S in all, after which the run goes offline with one line; an
+online start that failed is torn down (its wandb-core service killed if it does not stop) so no
+request reaches the network once offline was chosen; wandb's own telemetry is off
+(WANDB_ERROR_REPORTING=false unless set); run.finish waits at most FINISH_TIMEOUT_S for uploads
+(the data stays on disk for `wandb sync`). A failure while logging becomes one warning and the
+local log goes on. The API key is handed to wandb in memory only; it is never printed nor written
+into the run folder. wandb itself is imported only when a run starts (_import_wandb).
 """
 
 from __future__ import annotations
@@ -20,16 +24,22 @@ from __future__ import annotations
 import netrc
 import os
 import shlex
+import signal
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
 WANDB_KEY_NAME = "WANDB_API_KEY"     # env var and Colab secret name
 WANDB_HOSTS = ("api.wandb.ai", "api.forge.coreweave.com")   # netrc machines of the W&B cloud
+START_BUDGET_S = 20.0                # W&B start-up in all (preflight + wandb.init); then the run goes offline
 PREFLIGHT_TIMEOUT_S = 5.0            # online: one request to the server first; no answer -> offline
-INIT_TIMEOUT_S = 30.0                # wandb.init gives up (we fall back to offline) after this
-FINISH_TIMEOUT_S = 60.0              # run.finish stops waiting for uploads; data stays on disk
+OFFLINE_INIT_TIMEOUT_S = 60.0        # an offline wandb.init only starts the local service
+FINISH_TIMEOUT_S = 30.0              # run.finish stops waiting for uploads; data stays on disk
+STOP_TIMEOUT_S = 5.0                 # tearing down a failed online start; then its service is killed
+PREFLIGHT_AGENT = "trainbook-preflight"  # User-Agent of the preflight request
 
 
 # ---------------------------------------------------------------------------- W&B: which mode, which key
@@ -150,7 +160,10 @@ class WandbTracker:
             return
         run, self.run = self.run, None
         try:
-            run.finish(exit_code=1 if self.failed else 0)
+            if not _bounded(lambda: run.finish(exit_code=1 if self.failed else 0), FINISH_TIMEOUT_S + STOP_TIMEOUT_S):
+                kill_wandb_service()  # a wandb without finish_timeout, or one that ignores it
+                raise TimeoutError(f"run.finish did not return within {FINISH_TIMEOUT_S + STOP_TIMEOUT_S:g} s; "
+                                   f"the run's data is in {self.folder}")
         except Exception as e:  # noqa: BLE001 - W&B must not fail the training run
             if self.failed is None:
                 self._warn("finish", e)
@@ -184,35 +197,100 @@ def _import_wandb(mode: str):
     return wandb
 
 
-def _server_problem(wandb) -> str | None:
-    """Why the W&B server cannot take a run right now (one quick request, no key sent), or None.
+def _server_problem(wandb, timeout: float) -> str | None:
+    """Why the W&B server cannot take a run right now (one quick POST, no key sent), or None.
 
     wandb.init does not bound every wait before the run starts (0.28 retries its first request
-    for minutes), so an unreachable or failing server is caught here instead.
+    for minutes), so an unreachable, failing or silent server is caught here instead. The request
+    is a POST, like wandb's own: a server that answers GET but holds POST is caught too.
     """
+    import socket
     import urllib.error
     import urllib.request
 
     url = (os.environ.get("WANDB_BASE_URL") or wandb.setup().settings.base_url).rstrip("/") + "/graphql"
+    request = urllib.request.Request(url, data=b'{"query": "{ __typename }"}', method="POST",
+                                     headers={"Content-Type": "application/json", "User-Agent": PREFLIGHT_AGENT})
     try:
-        urllib.request.urlopen(url, timeout=PREFLIGHT_TIMEOUT_S).close()
+        urllib.request.urlopen(request, timeout=timeout).close()
     except urllib.error.HTTPError as e:  # any HTTP answer below 500 means the server is there
         return f"{url} answers HTTP {e.code}" if e.code >= 500 else None
+    except (TimeoutError, socket.timeout):
+        return f"{url} did not answer within {timeout:.3g} s"
     except (urllib.error.URLError, OSError) as e:
-        return f"{url} is unreachable ({getattr(e, 'reason', e)})"
+        reason = getattr(e, "reason", e)
+        if isinstance(reason, (TimeoutError, socket.timeout)):
+            return f"{url} did not answer within {timeout:.3g} s"
+        return f"{url} is unreachable ({reason})"
     return None
 
 
-def _start_run(wandb, cfg, run_dir: Path, mode: str, key: str | None):
+def _start_run(wandb, cfg, run_dir: Path, mode: str, key: str | None, init_timeout: float):
     """wandb.init that cannot prompt: explicit mode and key, bounded init and finish waits."""
-    if mode == "offline":  # wandb's usage telemetry would otherwise reach the network from an offline run
-        os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
-    wanted = dict(mode=mode, api_key=key, silent=True, console="off", init_timeout=INIT_TIMEOUT_S,
+    wanted = dict(mode=mode, api_key=key, silent=True, console="off", init_timeout=init_timeout,
                   finish_timeout=FINISH_TIMEOUT_S, reinit="create_new")
     known = getattr(wandb.Settings, "model_fields", wanted)
     settings = wandb.Settings(**{k: v for k, v in wanted.items() if k in known and v is not None})
     return wandb.init(project=cfg.wandb_project, entity=cfg.wandb_entity or None, name=cfg.run_name,
                       dir=str(run_dir), settings=settings)
+
+
+def _remaining(deadline: float, cap: float = float("inf")) -> float:
+    return max(1.0, min(cap, deadline - time.monotonic()))
+
+
+def _bounded(fn, timeout: float) -> bool:
+    """Run fn in a daemon thread for at most `timeout` seconds; True when it returned. Its error is re-raised."""
+    errors = []
+
+    def call():
+        try:
+            fn()
+        except BaseException as e:  # handed to the caller's thread below
+            errors.append(e)
+
+    worker = threading.Thread(target=call, name="trainbook-wandb", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if errors:
+        raise errors[0]
+    return not worker.is_alive()
+
+
+def stop_wandb_service(wandb) -> None:
+    """After a failed online start: tear W&B down (bounded) and kill its service if it hangs on.
+
+    wandb.init that timed out leaves its stream in the wandb-core service, retrying the server
+    and holding the process at exit (wandb 0.28 waits for it indefinitely). Tearing down ends it;
+    when the teardown itself waits on the server, the service process is killed.
+    """
+    try:
+        stopped = _bounded(wandb.teardown, STOP_TIMEOUT_S)
+    except Exception as e:  # noqa: BLE001 - a broken teardown: the service is killed below either way
+        warnings.warn(f"W&B teardown failed ({type(e).__name__}: {e}); stopping its service", RuntimeWarning,
+                      stacklevel=3)
+        stopped = False
+    if not stopped:
+        kill_wandb_service()
+
+
+def kill_wandb_service() -> int:
+    """SIGKILL the wandb-core processes this process started (Linux /proc); returns how many."""
+    killed, me = 0, os.getpid()
+    if not os.path.isdir("/proc"):
+        return 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        name, rest = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:].split()
+        if name.startswith("wandb-core") and int(rest[1]) == me:
+            os.kill(int(entry), signal.SIGKILL)
+            killed += 1
+    return killed
 
 
 def make_wandb_tracker(cfg, run_dir: Path) -> WandbTracker | None:
@@ -244,19 +322,27 @@ def make_wandb_tracker(cfg, run_dir: Path) -> WandbTracker | None:
             raise
         print("W&B: wandb_mode='auto' -> disabled: the wandb package is not installed (pip install wandb)")
         return None
-    if mode == "online" and (problem := _server_problem(wandb)):
+    deadline = time.monotonic() + START_BUDGET_S
+    os.environ.setdefault("WANDB_ERROR_REPORTING", "false")  # wandb's telemetry would reach the network
+    if mode == "online" and (problem := _server_problem(wandb, _remaining(deadline, PREFLIGHT_TIMEOUT_S))):
         mode, key, reason = "offline", None, f"{reason}, but {problem}"
         if cfg.wandb_mode != "auto":
             warnings.warn(f"W&B: {problem}; logging offline instead", RuntimeWarning, stacklevel=3)
     if cfg.wandb_mode == "auto":
         print(f"W&B: wandb_mode='auto' -> {mode}: {reason}")
     for attempt in ([mode, "offline"] if mode == "online" else [mode]):
+        online = attempt == "online"
         try:
-            run = _start_run(wandb, cfg, run_dir, attempt, key if attempt == "online" else None)
+            run = _start_run(wandb, cfg, run_dir, attempt, key if online else None,
+                             _remaining(deadline) if online else OFFLINE_INIT_TIMEOUT_S)
             break
         except Exception as e:  # noqa: BLE001 - W&B must not stop training: warn, fall back
             what = _redact(f"{type(e).__name__}: {e}", key)
-            then = "logging offline instead" if attempt == "online" else "metrics go to metrics.jsonl only"
+            if online and time.monotonic() >= deadline - 1.0:
+                what = f"no answer from the server within the {START_BUDGET_S:g} s start budget"
+            if online:
+                stop_wandb_service(wandb)  # nothing from the failed attempt reaches the network any more
+            then = "logging offline instead" if online else "metrics go to metrics.jsonl only"
             warnings.warn(f"W&B could not start an {attempt} run ({what}); {then}", RuntimeWarning, stacklevel=3)
             reason = f"the online run did not start ({what})"
     else:
