@@ -108,7 +108,8 @@ def test_newest_checkpoint_looks_locally_and_in_persist_dir(tmp_path):
     cfg = cfg_for(tmp_path, persist_dir=str(tmp_path / "drive"))
     local, persisted = cfg.resolved_checkpoint_dir, tmp_path / "drive" / "run" / "checkpoints"
     for folder, step in ((local, 3), (persisted, 3), (persisted, 5)):
-        ckpt.atomic_save({"where": str(folder), "step": step}, ckpt.step_path(folder, step))
+        payload = dict.fromkeys(ckpt.CHECKPOINT_KEYS, {}) | {"where": str(folder), "step": step}  # a checkpoint's keys
+        ckpt.atomic_save(payload, ckpt.step_path(folder, step))
     payload, path = newest_checkpoint(cfg)
     assert path == ckpt.step_path(persisted, 5) and payload["step"] == 5
     ckpt.step_path(persisted, 5).write_bytes(b"PK\x03\x04 torn")
