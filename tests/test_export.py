@@ -243,7 +243,10 @@ def test_user_model_file_is_copied_into_the_bundle_with_its_arguments(task_data,
 def test_a_class_only_this_session_can_import_is_exported_as_code(task_data, tmp_path):
     spec = task_data["vision-cls"].spec
     model = DataDependent()  # this test module: importable here (pytest put tests/ on sys.path), not in a fresh process
-    reloaded, meta = tb.load_bundle(_export(model, spec, tmp_path / "bundle"))
+    path = _export(model, spec, tmp_path / "bundle")
+    with pytest.raises(tb.BundleError, match=r"defined by code inside the bundle \(model_code/test_export\.py\)"):
+        tb.load_bundle(path)   # the bundle's code runs only when trusted
+    reloaded, meta = tb.load_bundle(path, trust_remote_code=True)
     assert type(reloaded).__name__ == "DataDependent" and type(reloaded) is not DataDependent
     assert meta["model_config"]["source"] == "file" and meta["model_config"]["file"] == "model_code/test_export.py"
     batch = _batch(task_data["vision-cls"])
@@ -310,7 +313,7 @@ def test_torch_export_failure_is_recorded_and_warned_not_raised(task_data, tmp_p
     spec = task_data["vision-cls"].spec
     with pytest.warns(RuntimeWarning, match="torch.export failed"):
         path = _export(DataDependent(), spec, tmp_path / "bundle", formats=("safetensors", "torch_export"))
-    _, meta = tb.load_bundle(path)
+    _, meta = tb.load_bundle(path, trust_remote_code=True)
     assert meta["torch_export"]["status"] == "failed" and meta["torch_export"]["error"]
     assert not (path / "model.pt2").exists()
 

@@ -52,11 +52,12 @@ def code_bundle(tmp_path):
 
 def test_a_bundle_with_tampered_code_and_rewritten_checksums_is_refused_without_trust(code_bundle, tmp_path):
     marker = tmp_path / "code-ran"
-    code = code_bundle / "model_code.py"
+    code = code_bundle / json.loads((code_bundle / "model_config.json").read_text())["file"]
+    assert code == code_bundle / "model_code" / "my_model.py"
     code.write_text(f"open({str(marker)!r}, 'w').write('pwned')\n" + code.read_text())
     rewrite_checksums(code_bundle)
 
-    with pytest.raises(BundleError, match=r"model is defined by code inside the bundle \(model_code\.py\).*"
+    with pytest.raises(BundleError, match=r"model is defined by code inside the bundle \(model_code/my_model\.py\).*"
                                           r"trust_remote_code=True"):
         tb.load_bundle(code_bundle)
     assert not marker.exists()  # refused before anything was imported
@@ -81,7 +82,12 @@ def test_an_importable_class_needs_its_module_imported_or_trust(tmp_path, monkey
     monkeypatch.syspath_prepend(str(tmp_path))
     import planted_module
 
-    path = export(planted_module.Net(), tmp_path / "bundle")
+    path = export(tb.build_model(SPEC, "tiny"), tmp_path / "bundle")
+    # an import record (what an installed package's class exports as), naming the planted module
+    (path / "model_config.json").write_text(json.dumps({"source": "import", "module": "planted_module",
+                                                        "qualname": "Net", "kwargs": {}}))
+    tb.export.model_io.save_weights(planted_module.Net(), path / "model.safetensors")
+    rewrite_checksums(path)
     marker.unlink()
     monkeypatch.delitem(sys.modules, "planted_module")
     with pytest.raises(BundleError, match=r"module 'planted_module', which is not imported.*import planted_module"):

@@ -25,7 +25,7 @@ FRESH = """
 import sys, torch, trainbook as tb
 from safetensors.torch import load_file, save_file
 from trainbook.models import make_forward
-model, meta = tb.load_bundle(sys.argv[1])
+model, meta = tb.load_bundle(sys.argv[1], trust_remote_code=True)  # the bundle of our own model code
 with torch.no_grad():
     logits = make_forward(model, meta["task_spec"])(load_file(sys.argv[2]))
 save_file({"logits": logits.float().contiguous()}, sys.argv[3])

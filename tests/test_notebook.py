@@ -241,7 +241,10 @@ def test_a_transformer_builder_model_trains_exports_and_reloads_in_the_notebook(
     out = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "BuilderTransformer: " in out and f"from {kind} {source}" in out
 
-    reloaded, meta = tb.load_bundle(tmp_path / "runs" / "notebook" / "bundle")  # reload here, from the bundle alone
+    bundle = tmp_path / "runs" / "notebook" / "bundle"
+    with pytest.raises(tb.BundleError, match="trust_remote_code=True"):
+        tb.load_bundle(bundle)  # its model is code: loading it elsewhere needs trust
+    reloaded, meta = tb.load_bundle(bundle, trust_remote_code=True)  # reload here, from the bundle alone
     assert type(reloaded).__name__ == "BuilderTransformer"
     assert meta["model_config"]["origin"]["kind"] == kind and "model_code/model.py" in meta["files"]
     x = torch.randint(0, 256, (2, 16))

@@ -390,7 +390,7 @@ def _train(run: RunSpec, cfg):
         try:
             model = models.load_model(source, class_name=run.model_class, trust_remote_code=run.trust_remote_code,
                                       task_spec=data.spec)
-        except (ValueError, ImportError) as e:  # a bad class, arguments, source or fetch: one line, no traceback
+        except (ValueError, ImportError, OSError) as e:  # a bad class, arguments, source or fetch: one line
             hint = " (the config key is model_class)" if "class_name=" in str(e) else ""
             raise ConfigError([f"{key}: {e}{hint}"]) from None
     else:

@@ -69,7 +69,8 @@ def check_model_size(model_config: dict, bundle: Path) -> None:
 
                 model = build_hf(model_config["auto_class"], bundle, model_config["class_name"])
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError, OSError) as e:
-        raise BundleError(f"{bundle / MODEL_CONFIG}: not a valid {model_config['source']} model config "
+        kind = "built-in" if model_config["source"] == "builtin" else "transformers"
+        raise BundleError(f"{bundle / MODEL_CONFIG}: not a valid {kind} model config "
                           f"({type(e).__name__}: {e})") from None
     state = {id(t): t for t in model.state_dict(keep_vars=True).values()}.values()  # tied tensors once
     needed = sum(t.numel() for t in state)

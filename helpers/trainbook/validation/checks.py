@@ -215,6 +215,19 @@ def model_file_is_python(run: Run):
 
 
 @check
+def model_source_exists(run: Run):
+    source = run.values.get("model_source")
+    if not isinstance(source, str) or source in ("", "builtin") or source.startswith(("gist:", "https://", "http://", "hf:")):
+        return
+    path = run.path("model_source")
+    if why := unusable(path):
+        yield f"model_source={short(source)} cannot be read ({why}). HINT: a .py file or a folder with model.py"
+    elif not path.exists():
+        yield (f"model_source={short(source)} does not exist. HINT: a .py file, a folder with model.py, a URL, "
+               f"gist:<id> or hf:<name> (relative paths start at {os.getcwd()})")
+
+
+@check
 def resume_is_a_checkpoint(run: Run):
     path = run.path("resume")
     if path is None or str(path) in ("auto", "never"):
