@@ -126,7 +126,6 @@ def test_a_killed_rank_is_restarted_and_resumes_exactly_from_the_rank0_checkpoin
     assert "run dir" not in first
     resumed = re.search(r"resumed at step (\d+) from (\S+)", _rank_output(tmp_path, 1, 0))
     assert resumed and 1 <= int(resumed.group(1)) <= 4, _rank_logs(tmp_path)
-    resume_step = int(resumed.group(1))
     assert "resumed at step" not in _rank_output(tmp_path, 1, 1)  # console lines come from rank 0 only
     got, results = _final(tmp_path)
     want, want_results = _final(ddp_run)

@@ -29,6 +29,6 @@ def _record(call: str, *args) -> None:
         fh.write(json.dumps({"call": call, "args": [str(a) for a in args]}) + "\n")
 
 
-from . import _message, drive, output, userdata  # noqa: E402 - Colab's package imports these too
+from . import _message, drive, output, userdata  # noqa: E402, F401 - Colab's package imports these too
 
 __all__ = ["drive", "output", "userdata"]
