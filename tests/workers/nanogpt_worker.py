@@ -30,7 +30,7 @@ def main():
     model = GPT(GPTConfig(block_size=128, vocab_size=256, n_layer=2, n_head=2, n_embd=64, dropout=0.0, bias=False))
     cfg = tb.TrainingConfig(run_name="run", output_dir=args.out, epochs=2, batch_size=8, learning_rate=3e-3,
                             warmup_ratio=0.1, save_every_n_steps=1, keep_last=2, wandb_mode="disabled",
-                            progress_bar=False, seed=7)
+                            progress_bar=False, seed=7, num_workers=0)  # the kill is in __getitem__: in this process
     result = tb.Trainer(model, training_config=cfg, task_spec=data.spec).train(
         KillAfter(data.train, args.kill_train_fetch), data.val)
     torch.save({"state_dict": model.state_dict(), "history": result.history}, os.path.join(args.out, "final.pt"))

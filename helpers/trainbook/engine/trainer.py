@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 
 from ..config import ConfigError, TrainingConfig
-from ..data import save_tokenizer
 from ..env import check_strategy, resolve_device, resolve_num_workers
 from ..lock import run_lock
 from ..models.adapter import make_forward
@@ -126,6 +125,8 @@ class Trainer:
         if dist.is_main:
             clean_temp_files(ckpt_dir)
             cfg.save(run_dir / "training_config.json")
+            from ..data import save_tokenizer  # here: the data package is not needed to train
+
             save_tokenizer(spec, run_dir / "tokenizer")  # subword tokenizers only
             tracker.log_config(cfg.to_dict())
             persist.copy(run_dir / "training_config.json")
