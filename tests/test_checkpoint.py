@@ -138,3 +138,35 @@ def test_a_checkpoint_holding_other_objects_is_refused_without_torchs_weights_on
         ckpt.load_checkpoint(tmp_path / "odd.pt")
     assert "holds objects that are not tensors or plain values, so it was not loaded" in str(error.value)
     assert "weights_only=False" not in str(error.value) and error.value.__cause__ is None
+
+
+# --- load_weights: the reported checkpoint, into a model ---
+
+def test_load_weights_puts_best_pt_into_a_model_and_its_bundle_holds_exactly_those_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    data = tb.load_task_data("vision-cls", limit=24)
+    cfg = tb.TrainingConfig(epochs=3, batch_size=8, learning_rate=3e-3, output_dir=str(tmp_path), run_name="r",
+                            wandb_mode="disabled", progress_bar=False,
+                            early_stopping_mode="max")  # "best" = highest val_loss: the first epoch, not the last
+    model = tb.build_model(data.spec, "tiny")
+    result = tb.Trainer(model, training_config=cfg, task_spec=data.spec).train(data.train, data.val)
+    best = torch.load(result.best_checkpoint, weights_only=True)["model"]
+    assert result.best_epoch == 1 and not all(torch.equal(v, best[k]) for k, v in model.state_dict().items())
+
+    state = tb.load_weights(model, result.best_checkpoint)
+    assert state["best_epoch"] == 1 and all(torch.equal(v, best[k]) for k, v in model.state_dict().items())
+    path = tb.export_bundle(model, cfg, data.spec, tmp_path / "bundle",
+                            metrics={"best_metric": result.best_metric, "best_epoch": result.best_epoch})
+    stored = load_file(str(path / "model.safetensors"))
+    assert stored.keys() == best.keys() and all(torch.equal(stored[k], best[k]) for k in best)
+
+
+def test_load_weights_names_a_checkpoint_that_does_not_fit_the_model(tmp_path):
+    data = tb.load_task_data("vision-cls", limit=24)
+    cfg = tb.TrainingConfig(epochs=1, batch_size=8, output_dir=str(tmp_path), run_name="r", wandb_mode="disabled",
+                            progress_bar=False)
+    result = tb.Trainer(tb.build_model(data.spec, "tiny"), training_config=cfg, task_spec=data.spec).train(
+        data.train, data.val)
+    with pytest.raises(CheckpointError, match=r"does not fit VisionCNN: .*HINT: build the model with the same source"):
+        tb.load_weights(tb.build_model(data.spec, "small"), result.best_checkpoint)

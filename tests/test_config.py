@@ -1,5 +1,6 @@
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -184,6 +185,17 @@ def test_diff_and_summary():
     a, b = TrainingConfig(), TrainingConfig(epochs=7)
     assert a.diff(b) == {"epochs": (3, 7)}
     assert "epochs" in a.summary() and a.summary().count("\n") == len(FIELD_NAMES) - 1
+
+
+def test_summary_against_a_preset_lists_the_run_and_only_the_changed_fields():
+    preset = TrainingConfigBuilder.preset("quick").build()
+    cfg = TrainingConfig.from_dict({**preset.to_dict(), "run_name": "mine", "output_dir": "out", "epochs": 4,
+                                    "lr_schedule": "constant"})
+    lines = cfg.summary(against=preset).splitlines()
+    assert [line.split()[0] for line in lines] == ["run_name", "run", "epochs", "lr_schedule"]
+    assert lines[0].split() == ["run_name", "mine"] and lines[1].endswith(str(Path("out") / "mine"))
+    assert lines[2].split() == ["epochs", "4", "(preset:", "1)"]
+    assert preset.summary(against=preset).count("\n") == 1   # nothing changed: the run name and folder only
 
 
 def test_load_reports_missing_and_malformed_files(tmp_path):

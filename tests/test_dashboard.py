@@ -66,10 +66,11 @@ def test_drift_dashboard_saves_a_png(array_report, tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_drift_explorer_headless_returns_the_static_dashboard(array_report):
+def test_drift_explorer_headless_prints_one_line_and_shows_no_figure(array_report, capsys):
     assert not dashboard._live_frontend()   # pytest is not a notebook
-    fig = tb.drift_explorer(array_report)
-    assert len(fig.axes) == 4
+    assert tb.drift_explorer(array_report) is None
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("drift explorer: no live notebook") and "most drifted: feature_2" in lines[0]
 
 
 def test_drift_explorer_interactive_redraws_the_chosen_feature(array_report, monkeypatch):

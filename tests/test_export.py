@@ -363,6 +363,61 @@ def test_read_examples_cuts_an_lm_text_file_into_max_seq_len_windows(tmp_path):
     assert all("labels" not in w for w in windows)
 
 
+def test_next_token_at_temperature_zero_is_the_argmax_and_top_k_draws_only_the_k_likeliest():
+    from trainbook.export.inference import next_token
+
+    logits = torch.tensor([0.5, 3.0, 2.9, -1.0, 2.8, 0.0])
+    assert next_token(logits, temperature=0, top_k=0) == 1 and next_token(logits, temperature=0, top_k=3) == 1
+    generator = torch.Generator().manual_seed(0)
+    drawn = {next_token(logits, temperature=1.0, top_k=2, generator=generator) for _ in range(300)}
+    assert drawn == {1, 2}
+    drawn = {next_token(logits, temperature=5.0, top_k=0, generator=generator) for _ in range(300)}
+    assert drawn == set(range(6))   # no top-k, a hot temperature: every id shows up
+    with pytest.raises(ValueError, match="temperature and top_k must be >= 0"):
+        next_token(logits, temperature=-1.0)
+
+
+def test_lm_sampling_is_reproducible_per_seed_and_greedy_at_temperature_zero(task_data):
+    from trainbook.export.inference import continue_bytes
+    from trainbook.models import make_forward
+
+    spec = task_data["lm"].spec
+    model = tb.build_model(spec, "tiny", seed=3).eval()
+    prompt = b"def main():\n    "
+    first, again = (continue_bytes(model, spec, prompt, 24, "cpu", temperature=1.0, top_k=40, seed=7) for _ in range(2))
+    other = continue_bytes(model, spec, prompt, 24, "cpu", temperature=1.0, top_k=40, seed=8)
+    assert first == again and first != other and len(first) == 24
+
+    ids, greedy = list(prompt), []
+    with torch.no_grad():
+        for _ in range(24):
+            logits = make_forward(model, spec)({"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids))})
+            greedy.append(int(logits[0, -1].argmax()))
+            ids.append(greedy[-1])
+    assert continue_bytes(model, spec, prompt, 24, "cpu", temperature=0, seed=1) == bytes(greedy)
+    assert continue_bytes(model, spec, prompt, 24, "cpu", temperature=0, seed=2) == bytes(greedy)
+
+
+def test_inference_script_takes_temperature_top_k_and_seed(task_data, tmp_path):
+    data = task_data["lm"]
+    model = tb.build_model(data.spec, "tiny", seed=5)
+    path = _export(model, data.spec, tmp_path / "bundle")
+    samples = write_samples(data.val, data.spec, tmp_path / "samples.txt", n=2)
+    outputs = {}
+    for flags in (("--temperature", "0"), ("--temperature", "1.5", "--top-k", "5", "--seed", "4")):
+        run = subprocess.run([sys.executable, str(path / "inference.py"), str(samples), "--max-new-bytes", "10", *flags],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        outputs[flags] = run.stdout.strip().splitlines()
+    greedy, sampled = outputs.values()
+    assert greedy == predict(model.eval(), data.spec, samples, max_new_bytes=10, temperature=0)
+    assert sampled == predict(model.eval(), data.spec, samples, max_new_bytes=10, temperature=1.5, top_k=5, seed=4)
+    assert greedy != sampled
+    run = subprocess.run([sys.executable, str(path / "inference.py"), str(samples), "--top-k", "-1"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "--temperature and --top-k must be >= 0" in run.stderr
+
+
 # --- the Trainer hook ---
 
 def test_trainer_export_writes_the_best_checkpoints_weights(task_data, tmp_path):

@@ -36,10 +36,41 @@ def test_committed_notebook_has_stripped_outputs():
     assert code and all(c.outputs == [] and c.execution_count is None for c in code)
 
 
+def bundle_equals_checkpoint(bundle_dir, checkpoint) -> bool:
+    """True when the bundle's model (reloaded, so tied weights are back) has exactly the checkpoint's tensors."""
+    import torch
+    from safetensors.torch import load_file
+
+    import trainbook as tb
+
+    stored = load_file(str(Path(bundle_dir) / "model.safetensors"))
+    reported = torch.load(checkpoint, weights_only=True)["model"]
+    reloaded = tb.load_bundle(bundle_dir)[0].state_dict()
+    return (set(stored) <= set(reported) and reloaded.keys() == reported.keys()
+            and all(torch.equal(reloaded[k].cpu(), reported[k]) for k in reported))
+
+
+def shown_twice(nb) -> list:
+    """Images (image/png payloads) and text tables (a header line over a dashed line) that appear more than once."""
+    seen, twice = set(), []
+    for cell in (c for c in nb.cells if c.cell_type == "code"):
+        for out in cell.outputs:
+            items = [("png", out["data"]["image/png"])] if "image/png" in out.get("data", {}) else []
+            text = out.get("text", "") or out.get("data", {}).get("text/plain", "")
+            lines = text.splitlines()
+            items += [("table", "\n".join(lines[i:i + 3])) for i in range(len(lines) - 1)
+                      if lines[i + 1].strip() and set(lines[i + 1].replace(" ", "")) == {"-"}]
+            for item in items:
+                (twice.append(item[0]) if item in seen else seen.add(item))
+    return twice
+
+
 def test_default_parameters_train_and_improve(tmp_path):
+    from trainbook import task_defaults
+
     nb, record = run_notebook(tmp_path)
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code")
-    assert record["task"] == "lm" and record["epochs"] == 2
+    assert record["task"] == "lm" and record["epochs"] == task_defaults("lm")["epochs"]
     assert math.isfinite(record["final_val_loss"]) and record["final_val_loss"] < record["first_val_loss"]
     assert record["final_val_loss"] < math.log(256)
     run_dir = tmp_path / "runs" / "notebook"
@@ -48,13 +79,33 @@ def test_default_parameters_train_and_improve(tmp_path):
         assert (run_dir / name).exists(), name
     assert record["bundle_parity"] <= 1e-5
     assert record["dataset_drift"] is False  # iid current split
+    # what is exported is what is reported: the best epoch's checkpoint, named in the bundle's metadata
+    assert record["export"]["source"] == "training" and record["export"]["best_epoch"] == record["best_epoch"]
+    assert record["export"]["checkpoint"] == str(run_dir / "checkpoints" / "best.pt")
+    assert bundle_equals_checkpoint(run_dir / "bundle", run_dir / "checkpoints" / "best.pt")
+    meta = json.loads((run_dir / "bundle" / "metadata.json").read_text())
+    assert meta["metrics"]["best_metric"] == pytest.approx(record["best_metric"]) and meta["metrics"]["best_epoch"] == record["best_epoch"]
+    # the classical baseline, on the same splits, recorded next to the model
+    assert record["baseline"]["metric"] == "val_bits_per_byte" and record["baseline"]["n_val"] > 0
+    assert record["model_vs_baseline"]["baseline"] == record["baseline"]["value"]
+    cells = {c.get("id"): c for c in nb.cells if c.cell_type == "code"}
+    assert "model vs baseline: val_bits_per_byte" in "".join(o.get("text", "") for o in cells["results"].outputs)
+    assert record["sample"]["continuation"] and "sample (temperature 0.8, top-k 40" in cells["sample"].outputs[0]["text"]
+    # quiet output: no Out[] anywhere, no figure or table twice, the explorer a single line, a short config summary
+    assert not [c.get("id") for c in cells.values() for o in c.outputs if o.output_type == "execute_result"]
+    assert shown_twice(nb) == []
+    assert [o.get("text", "").count("\n") for o in cells["drift-explorer"].outputs] == [1]
+    summary = "".join(o.get("text", "") for o in cells["config"].outputs).splitlines()
+    assert summary[0].split() == ["run_name", "notebook"] and len(summary) < 15 and not any("wandb_entity" in line for line in summary)
 
 
 def test_non_default_parameters_are_applied(tmp_path):
-    _, record = run_notebook(tmp_path, epochs=1, batch_size=8, run_name="small")
+    _, record = run_notebook(tmp_path, epochs=1, batch_size=8, learning_rate=0.002, data_limit=400, model_size="small",
+                             run_name="small")
     config = json.loads((tmp_path / "runs" / "small" / "training_config.json").read_text())
-    assert (config["epochs"], config["batch_size"]) == (1, 8)
-    assert record["epochs"] == 1 and record["total_steps"] == 100  # 800 windows / 8
+    assert (config["epochs"], config["batch_size"], config["learning_rate"]) == (1, 8, 0.002)
+    assert record["epochs"] == 1 and record["total_steps"] == 50  # 400 windows / 8
+    assert record["model_parameters"] > 500_000  # the small GPT, not the tiny one
 
 
 @pytest.mark.parametrize("task,shift", [("text-cls", "noise"), ("vision-cls", "rotation")])
@@ -67,12 +118,42 @@ def test_classification_tasks_beat_chance_and_flag_a_shift(task, shift, tmp_path
     assert not (tmp_path / "runs" / "notebook" / "bundle").exists()
 
 
-def test_hyperparameter_search_section(tmp_path):
-    _, record = run_notebook(tmp_path, task="vision-cls", epochs=1, run_hp_search=True, n_trials=2,
-                             export_model=False)
+def test_hyperparameter_search_section_exports_the_better_trial(tmp_path):
+    nb, record = run_notebook(tmp_path, task="vision-cls", epochs=1, learning_rate=1e-5, run_hp_search=True, n_trials=2)
     assert record["search_trials"] == 2 and math.isfinite(record["search_best_metric"])
     assert set(record["search_best_params"]) == {"learning_rate", "weight_decay"}
-    assert (tmp_path / "runs" / "notebook" / "search.png").exists()
+    run_dir = tmp_path / "runs" / "notebook"
+    assert (run_dir / "search.png").exists()
+    # learning_rate 1e-5 barely trains; the grid's 1e-3 trials do better, so their best checkpoint is exported
+    assert record["search_best_metric"] < record["best_metric"]
+    assert record["export"]["source"].startswith("search trial") and record["export"]["best_metric"] == record["search_best_metric"]
+    assert record["export"]["checkpoint"].startswith(str(run_dir / "search-grid"))
+    assert bundle_equals_checkpoint(run_dir / "bundle", record["export"]["checkpoint"])
+    assert not bundle_equals_checkpoint(run_dir / "bundle", run_dir / "checkpoints" / "best.pt")
+    meta = json.loads((run_dir / "bundle" / "metadata.json").read_text())
+    assert meta["metrics"]["best_metric"] == pytest.approx(record["search_best_metric"])
+    search = next(c for c in nb.cells if c.get("id") == "search")
+    text = "".join(o.get("text", "") for o in search.outputs if o.output_type == "stream")
+    assert [line.split(" | ")[0] for line in text.splitlines() if " | " in line and line.startswith("trial ")] == [
+        "trial 1/2", "trial 2/2"]
+    assert shown_twice(nb) == [] and not any("text/html" in o.get("data", {}) for o in search.outputs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["lm", pytest.param("text-cls", marks=pytest.mark.xfail(
+    strict=True, reason="issue 19: the tiny text encoder ties logistic regression on byte counts (0.37) "
+                        "in the CPU budget; it does not beat it yet")), "vision-cls"])
+def test_the_default_form_beats_the_classical_baseline(task, tmp_path):
+    """papermill -p task <t> alone (plus a temporary output_dir and W&B off): the model beats tb.baseline."""
+    import time
+
+    start = time.perf_counter()
+    _, record = run_notebook(tmp_path, task=task)
+    wall = time.perf_counter() - start
+    baseline, final = record["baseline"], record["final"][record["baseline"]["metric"]]
+    print(f"{task}: {baseline['metric']} model {final:.4f} vs baseline {baseline['value']:.4f} in {wall:.0f} s")
+    assert record["model_vs_baseline"]["beats"] is True
+    assert final < baseline["value"] if baseline["mode"] == "min" else final > baseline["value"]
 
 
 @pytest.mark.slow
@@ -248,8 +329,8 @@ def test_a_transformer_builder_model_trains_exports_and_reloads_in_the_notebook(
     assert type(reloaded).__name__ == "BuilderTransformer"
     assert meta["model_config"]["origin"]["kind"] == kind and "model_code/model.py" in meta["files"]
     x = torch.randint(0, 256, (2, 16))
-    last = sorted((tmp_path / "runs" / "notebook" / "checkpoints").glob("step-*.pt"))[-1]  # the exported final weights
-    trained = torch.load(last, weights_only=True)["model"]
+    best = tmp_path / "runs" / "notebook" / "checkpoints" / "best.pt"  # what the notebook exports
+    trained = torch.load(best, weights_only=True)["model"]
     again = tb.load_model(folder)
     again.load_state_dict(trained)
     with torch.no_grad():

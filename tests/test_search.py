@@ -1,6 +1,5 @@
 import io
 import json
-import math
 import os
 import shutil
 import signal
@@ -381,29 +380,42 @@ def test_plot_search_draws_the_metric_per_trial_and_one_panel_per_parameter():
     fig.savefig(io.BytesIO(), format="png")
 
 
-def test_in_a_notebook_one_table_is_updated_in_place(monkeypatch, capsys):
-    import IPython.display
+def test_search_progress_prints_one_line_per_ended_trial_and_advances_a_bar_over_trials(monkeypatch, capsys):
+    import tqdm.auto
 
-    calls = []
+    bars = []
 
-    class Handle:
-        def update(self, obj):
-            calls.append(("update", obj.data))
+    class Bar:
+        def __init__(self, **kwargs):
+            self.kwargs, self.n, self.closed = kwargs, kwargs["initial"], False
+            bars.append(self)
 
-    def fake_display(obj, display_id=False):
-        calls.append(("display", display_id))
-        return Handle()
+        def update(self, n):
+            self.n += n
 
-    monkeypatch.setattr("trainbook.env.in_notebook", lambda: True)
-    monkeypatch.setattr(IPython.display, "display", fake_display)
+        def write(self, line, file=None):
+            print(line, file=file)
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
     result = synthetic_result()
-    progress = SearchProgress(result, 4)
     for t in result.trials:
-        progress.update(result, t)
-    assert [c[0] for c in calls] == ["display"] + ["update"] * 4 and calls[0][1] is True
-    assert calls[-1][1].count("<tr>") == 5 and "<td>sgd</td>" in calls[-1][1]
-    assert not any(line.startswith("trial ") for line in capsys.readouterr().out.splitlines())
-    assert math.isclose(result.best.metric, 0.5)
+        t.status = "planned"
+    progress = SearchProgress(result, 4, progress_bar=False)
+    assert bars[0].kwargs["total"] == 4 and bars[0].kwargs["disable"] is True and bars[0].n == 0
+    for t, status in zip(result.trials, ["finished", "finished", "failed", "pruned"]):
+        progress.update(result)       # a trial starts: nothing printed
+        t.status = status
+        progress.update(result, t)    # it ended: one line
+    progress.close(result)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" | ")[:2] for line in lines[:4]] == [["trial 1/4", "finished"], ["trial 2/4", "finished"],
+                                                             ["trial 3/4", "failed"], ["trial 4/4", "pruned"]]
+    assert lines[2].endswith("| boom") and lines[4].startswith("search: best trial 1 | val_loss 0.5000")
+    assert len(lines) == 5 and bars[0].n == 4 and bars[0].closed
+    assert not any("<table" in line for line in lines)
 
 
 def test_trainer_on_epoch_end_can_stop_a_run(tmp_path, data):

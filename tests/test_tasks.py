@@ -45,3 +45,37 @@ def test_vision_collator_normalises_exactly_once():
     assert torch.allclose(batch["pixel_values"], torch.full((1, 1, 8, 8), expected))
     assert torch.equal(x, torch.full((1, 8, 8), 0.5))  # input untouched
     assert batch["labels"].dtype == torch.long
+
+
+# --- per-task training defaults (the notebook's "auto") ---
+
+def test_task_defaults_fill_every_auto_setting_from_the_task():
+    from trainbook.tasks import AUTO, TASK_DEFAULTS, task_defaults
+
+    for task in TASK_NAMES:
+        assert task_defaults(task, **AUTO) == TASK_DEFAULTS[task]
+        assert task_defaults(task) == TASK_DEFAULTS[task]
+    assert task_defaults("text-cls")["lr_schedule"] == TASK_DEFAULTS["text-cls"]["lr_schedule"]
+
+
+def test_task_defaults_keep_every_value_that_is_not_auto():
+    from trainbook.tasks import TASK_DEFAULTS, task_defaults
+
+    given = dict(model_size="small", data_limit=0, epochs=7, batch_size=4, learning_rate=1e-4)
+    assert task_defaults("lm", **given) == {**given, "lr_schedule": TASK_DEFAULTS["lm"]["lr_schedule"]}
+    mixed = task_defaults("vision-cls", model_size="auto", data_limit=50, epochs=0, batch_size=0, learning_rate=0.0)
+    assert mixed["data_limit"] == 50 and mixed["model_size"] == TASK_DEFAULTS["vision-cls"]["model_size"]
+    assert mixed["epochs"] == TASK_DEFAULTS["vision-cls"]["epochs"]
+    assert task_defaults("lm", epochs=False)["epochs"] is False  # not "auto": the validation pass reports it
+
+
+def test_task_defaults_pass_the_validation_pass_and_name_unknown_settings(tmp_path):
+    import trainbook as tb
+    from trainbook.tasks import task_defaults
+
+    for task in TASK_NAMES:
+        cfg = tb.validate_run(preset="quick", task=task, output_dir=str(tmp_path), wandb_mode="disabled",
+                              **task_defaults(task, model_size="auto", epochs=0, learning_rate=0))
+        assert cfg.epochs == task_defaults(task)["epochs"] and cfg.lr_schedule == task_defaults(task)["lr_schedule"]
+    with pytest.raises(TypeError, match="unexpected setting.*'epoch'.*settings: model_size"):
+        task_defaults("lm", epoch=3)

@@ -151,11 +151,25 @@ class TrainingConfig:
         a, b = self.to_dict(), other.to_dict()
         return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
 
-    def summary(self) -> str:
-        """A readable two-column table of every field."""
+    def summary(self, against: "TrainingConfig | None" = None) -> str:
+        """A readable two-column table: every field, or with `against` (e.g. the preset the config was
+        built from) the run name, the run folder and only the fields whose value differs from it.
+
+        Args:
+            against: the config to compare with; None lists every field.
+        Returns:
+            One `field  value` line per field (`field  value  (preset: other)` with `against`).
+        """
         d = self.to_dict()
-        width = max(map(len, d))
-        return "\n".join(f"{k:<{width}}  {v}" for k, v in d.items())
+        if against is None:
+            width = max(map(len, d))
+            return "\n".join(f"{k:<{width}}  {v}" for k, v in d.items())
+        rows = [("run_name", self.run_name, None), ("run folder", str(self.run_dir), None)]
+        rows += [(k, mine, other) for k, (mine, other) in self.diff(against).items()
+                 if k not in ("run_name", "output_dir")]
+        width = max(len(k) for k, _, _ in rows)
+        return "\n".join(f"{k:<{width}}  {v}" + ("" if k in ("run_name", "run folder") else f"  (preset: {o})")
+                         for k, v, o in rows)
 
 
 # --- validation rules: each returns None or one problem line ---

@@ -241,26 +241,23 @@ def drift_explorer(report, interactive: bool | None = None):
 
     In a live notebook (Jupyter, Colab) a dropdown lists the features, most drifted first, and
     redraws the chosen one's reference-vs-current distribution. Headless (papermill, nbval, a
-    script) it shows the static dashboard instead.
+    script) there is no dropdown to use: it prints a one-line note and shows nothing (the
+    dashboard, tb.plot_drift_dashboard, already shows every feature).
 
     Args:
         report: a DriftReport.
-        interactive: True forces the dropdown, False the static dashboard; None decides from
+        interactive: True forces the dropdown, False the headless note; None decides from
             where it runs (see _live_frontend).
     Returns:
-        the ipywidgets VBox (dropdown) or the dashboard Figure (static).
+        the ipywidgets VBox (dropdown), or None (headless).
     Raises:
         ImportError: the dropdown was asked for and ipywidgets is not installed.
     """
-    from .env import in_notebook
-
     if not (_live_frontend() if interactive is None else interactive):
-        fig = plot_drift_dashboard(report)
-        if in_notebook():
-            from IPython.display import display
-
-            display(_png(fig))
-        return fig
+        worst = max(report.rows, key=_severity)["feature"] if report.rows else "none"
+        print(f"drift explorer: no live notebook here, so no dropdown ({len(report.rows)} features; most drifted: "
+              f"{worst}; the dashboard above shows them all)")
+        return None
     try:
         import ipywidgets as widgets
     except ImportError:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 
@@ -52,28 +53,28 @@ def show_table(rows: list[dict], columns: list[str] | None = None) -> str:
 # --- search progress ---
 
 class SearchProgress:
-    """In a notebook: one HTML results table updated in place. Headless: one plain line per trial."""
+    """A progress bar over the trials (tqdm.auto: a widget in notebooks; off with progress_bar=False)
+    and one plain line per trial as it ends; the caller shows the results table once at the end."""
 
-    def __init__(self, result, total: int):
-        from .env import in_notebook
+    def __init__(self, result, total: int, progress_bar: bool = True):
+        from tqdm.auto import tqdm
 
-        self.total, self.handle = total, None
-        if in_notebook():
-            from IPython.display import HTML, display
-
-            self.html = HTML
-            self.handle = display(HTML(_html_table(result)), display_id=True)
+        done = sum(t.status in ("finished", "pruned", "failed") for t in result.trials)
+        self.total = total
+        self.bar = tqdm(total=total, initial=min(done, total), desc="search trials", unit="trial", leave=False,
+                        disable=not progress_bar, dynamic_ncols=True)
 
     def update(self, result, ended=None):
-        if self.handle is not None:
-            self.handle.update(self.html(_html_table(result)))
-        elif ended is not None:
-            value = "-" if ended.metric is None else f"{ended.metric:.4f}"
-            print(f"trial {ended.index + 1}/{self.total} | {ended.status} | {result.metric} {value} | "
-                  f"best_epoch {ended.best_epoch} | epochs {ended.epochs} | {ended.wall_time_s or 0:.1f}s | "
-                  f"{_fmt(ended.params)}" + (f" | {ended.error}" if ended.error else ""))
+        if ended is None:
+            return
+        value = "-" if ended.metric is None else f"{ended.metric:.4f}"
+        self.bar.write(f"trial {ended.index + 1}/{self.total} | {ended.status} | {result.metric} {value} | "
+                       f"best_epoch {ended.best_epoch} | epochs {ended.epochs} | {ended.wall_time_s or 0:.1f}s | "
+                       f"{_fmt(ended.params)}" + (f" | {ended.error}" if ended.error else ""), file=sys.stdout)
+        self.bar.update(1)
 
     def close(self, result):
+        self.bar.close()
         b = result.best
         print(f"search: best trial {b.index} | {result.metric} {b.metric:.4f} | {_fmt(b.params)}" if b
               else "search: no trial finished")
@@ -81,13 +82,3 @@ class SearchProgress:
 
 def _fmt(params: dict) -> str:
     return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-
-
-def _html_table(result) -> str:
-    import html
-
-    rows = result.table()
-    cell = lambda v: "" if v is None else html.escape(f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
-    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0]) if rows else ""
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

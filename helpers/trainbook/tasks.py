@@ -140,3 +140,47 @@ class VisionDataCollator:
 def collator_for(spec: TaskSpec):
     """The collator matching the spec's modality."""
     return TextCollator(spec) if spec.modality == "text" else VisionDataCollator(spec)
+
+
+# --- per-task training defaults: what the notebook's form means by "auto" ---
+
+TASK_DEFAULTS = {  # measured on a 2-core CPU against tb.baseline; see README "The defaults" for the numbers
+    "lm": dict(model_size="tiny", data_limit=800, epochs=4, batch_size=4, learning_rate=4e-3, lr_schedule="cosine"),
+    "text-cls": dict(model_size="tiny", data_limit=800, epochs=8, batch_size=16, learning_rate=1e-3,
+                     lr_schedule="cosine"),
+    "vision-cls": dict(model_size="tiny", data_limit=0, epochs=3, batch_size=16, learning_rate=3e-3,
+                       lr_schedule="cosine"),
+}
+AUTO = {"model_size": "auto", "data_limit": -1, "epochs": 0, "batch_size": 0, "learning_rate": 0}
+"""The form value that means "the task's default", per setting."""
+
+
+def task_defaults(task: str, **form) -> dict:
+    """The task's training defaults, with the given form values kept where they are not "auto".
+
+        settings = task_defaults("text-cls", model_size="auto", epochs=0, learning_rate=1e-3)
+
+    A setting is "auto" when its value is AUTO's: model_size "auto", data_limit -1, epochs 0,
+    batch_size 0, learning_rate 0. lr_schedule is always the task's (the form has no field for it).
+    A task without defaults (a typo) gets lm's, so the validation pass can report the task itself.
+
+    Args:
+        task: "lm", "text-cls" or "vision-cls".
+        **form: model_size, data_limit, epochs, batch_size, learning_rate (any subset).
+    Returns:
+        {setting: value} for every setting of TASK_DEFAULTS[task]; ready for tb.validate_run(**settings).
+    Raises:
+        TypeError: a keyword that is not one of those settings.
+    """
+    unknown = sorted(set(form) - set(AUTO))
+    if unknown:
+        raise TypeError(f"task_defaults() got unexpected setting(s) {', '.join(map(repr, unknown))}; "
+                        f"settings: {', '.join(AUTO)}")
+    settings = dict(TASK_DEFAULTS.get(task, TASK_DEFAULTS["lm"]))
+    settings.update({key: value for key, value in form.items() if not is_auto(key, value)})
+    return settings
+
+
+def is_auto(key: str, value) -> bool:
+    """True when `value` is the form's "auto" for setting `key` (AUTO)."""
+    return key in AUTO and type(value) is not bool and value == AUTO[key]

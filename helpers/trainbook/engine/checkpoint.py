@@ -257,3 +257,25 @@ def clean_temp_files(ckpt_dir: Path):
     if Path(ckpt_dir).is_dir():
         for p in Path(ckpt_dir).glob(".*.tmp-*"):
             p.unlink()
+
+
+def load_weights(model, path) -> dict:
+    """Put a trainbook checkpoint's model weights (e.g. a run's or a search trial's best.pt) into `model`.
+
+        tb.load_weights(model, result.best_checkpoint)   # the reported (best) epoch's weights
+
+    Args:
+        model: the model the checkpoint was trained from (same architecture and parameter names).
+        path: a checkpoint written by the Trainer.
+    Returns:
+        The checkpoint's training state (epoch, step, best_metric, best_epoch ...).
+    Raises:
+        CheckpointError: unreadable, not a trainbook checkpoint, or weights that do not fit `model`.
+    """
+    payload = load_checkpoint(path)
+    try:
+        getattr(model, "module", model).load_state_dict(payload["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"checkpoint {path} does not fit {type(model).__name__}: {_first_line(e)}. HINT: build "
+                              "the model with the same source, size and task as the run that wrote it") from None
+    return dict(payload["state"])

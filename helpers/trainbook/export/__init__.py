@@ -6,7 +6,7 @@
 
 from .bundle import check_drift, export_bundle, export_trained, load_bundle
 from .errors import BundleError
-from .inference import predict, read_examples, write_samples
+from .inference import continue_text, predict, read_examples, write_samples
 
-__all__ = ["BundleError", "check_drift", "export_bundle", "export_trained", "load_bundle", "predict",
+__all__ = ["BundleError", "check_drift", "continue_text", "export_bundle", "export_trained", "load_bundle", "predict",
            "read_examples", "write_samples"]

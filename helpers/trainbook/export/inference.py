@@ -1,6 +1,6 @@
 """Run an exported trainbook bundle on a text file or on images and print its predictions.
 
-    python <bundle>/inference.py <input> [--max-new-bytes 32] [--device cpu]
+    python <bundle>/inference.py <input> [--max-new-bytes 32] [--temperature 0.8] [--top-k 40] [--seed 0] [--device cpu]
 
 This file is copied into every export bundle as `inference.py`; it finds the bundle next to
 itself and loads it with `trainbook.load_bundle` (sha256-checked, safetensors, no pickle).
@@ -11,8 +11,10 @@ Running this file is running the bundle's code, so it loads with trust_remote_co
 model code in the bundle (model_code/) is imported. Run only bundles you trust; `tb.load_bundle(path)`
 inspects one without running any of its code.
 What <input> is, by task kind:
-- lm: a text file; every non-empty line is a prompt. Prints the greedy continuation
-  (its first token is the next-token prediction): `line 3<TAB>'prompt tail'<TAB>-> 'continuation'`.
+- lm: a text file; every non-empty line is a prompt. Prints a sampled continuation:
+  `line 3<TAB>'prompt tail'<TAB>-> 'continuation'`. Each next token is drawn from the softmax of
+  the logits / temperature, restricted to the top_k most likely tokens (0: all), with a generator
+  seeded by --seed (the same seed gives the same text); --temperature 0 is greedy (argmax).
 - text classification: a text file; prints the predicted class of every non-empty line:
   `line 3<TAB>email<TAB>0.912<TAB>'start of the line'`.
 - vision classification: an image file or a folder of images; prints the class per image:
@@ -128,43 +130,67 @@ def classify(model, spec, inputs: list, device, batch_size: int = 64) -> list[tu
     return out
 
 
+TEMPERATURE, TOP_K = 0.8, 40  # lm sampling defaults: a little sharper than the model, the 40 likeliest tokens
+
+
+def next_token(logits: torch.Tensor, temperature: float = TEMPERATURE, top_k: int = TOP_K,
+               generator: torch.Generator | None = None) -> int:
+    """One token id from 1-D logits: argmax when temperature is 0, else a draw from
+    softmax(logits / temperature) over the top_k likeliest ids (top_k 0: every id).
+
+    Raises:
+        ValueError: a negative temperature or top_k.
+    """
+    if temperature < 0 or top_k < 0:
+        raise ValueError(f"temperature and top_k must be >= 0; got temperature={temperature}, top_k={top_k}")
+    logits = logits.float()
+    if temperature == 0:
+        return int(logits.argmax())
+    if 0 < top_k < logits.numel():
+        kth = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = (logits / temperature).softmax(-1).cpu()
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
 @torch.no_grad()
-def continue_bytes(model, spec, prompt: bytes, n: int, device) -> bytes:
-    """Greedy continuation of `prompt` by n bytes, keeping the last max_seq_len bytes as context."""
+def continue_ids(model, spec, ids: torch.Tensor, done, temperature: float = TEMPERATURE, top_k: int = TOP_K,
+                 seed: int = 0) -> list[int]:
+    """New token ids after the prompt `ids` (1-D) until done(new_ids) is true, keeping the last
+    max_seq_len tokens as context; sampled as in next_token with a generator seeded by `seed`."""
     from trainbook.models import make_forward
 
-    forward = make_forward(model, spec)
-    ids = torch.tensor(list(prompt), dtype=torch.long, device=device)[None]
-    new = []
-    for _ in range(n):
+    forward, generator = make_forward(model, spec), torch.Generator().manual_seed(seed)
+    ids = ids[None] if ids.numel() else torch.zeros((1, 1), dtype=torch.long, device=ids.device)
+    new: list[int] = []
+    while not done(new):
         context = ids[:, -spec.max_seq_len:]
-        logits = forward({spec.input_key: context, "attention_mask": torch.ones_like(context)})
-        next_id = logits[0, -1].float().argmax()
-        new.append(int(next_id))
-        ids = torch.cat([ids, next_id.view(1, 1)], dim=1)
-    return bytes(new)
+        logits = forward({spec.input_key: context, "attention_mask": torch.ones_like(context)})[0, -1]
+        new.append(next_token(logits, temperature, top_k, generator))
+        ids = torch.cat([ids, torch.tensor([[new[-1]]], device=ids.device)], dim=1)
+    return new
 
 
-@torch.no_grad()
-def continue_text(model, spec, prompt: bytes, n_bytes: int, device, tokenizer=None) -> str:
-    """Greedy continuation of `prompt` with the spec's tokenizer: tokens until it has n_bytes bytes
-    of text (at most n_bytes tokens), keeping the last max_seq_len tokens as context."""
-    from trainbook.models import make_forward
+def continue_bytes(model, spec, prompt: bytes, n: int, device, temperature: float = TEMPERATURE,
+                   top_k: int = TOP_K, seed: int = 0) -> bytes:
+    """Continuation of `prompt` by n bytes (a byte-level model); sampled as in next_token."""
+    ids = torch.tensor(list(prompt), dtype=torch.long, device=device)
+    return bytes(continue_ids(model, spec, ids, lambda new: len(new) >= n, temperature, top_k, seed))
 
+
+def continue_text(model, spec, prompt: bytes, n_bytes: int, device, tokenizer=None, temperature: float = TEMPERATURE,
+                  top_k: int = TOP_K, seed: int = 0) -> str:
+    """Continuation of `prompt` with the spec's tokenizer: tokens until it has n_bytes bytes of text
+    (at most n_bytes tokens); sampled as in next_token (temperature 0: greedy)."""
     tok = tokenizer or _tokenizer(spec)
     if tok.is_byte:
-        return continue_bytes(model, spec, prompt, n_bytes, device).decode("utf-8", "replace")
-    forward = make_forward(model, spec)
-    ids = encode(spec, prompt, tok).to(device)[None]
-    if ids.shape[1] == 0:
-        ids = torch.zeros((1, 1), dtype=torch.long, device=device)
-    new = []
-    while len(new) < n_bytes and len(tok.decode(new).encode("utf-8")) < n_bytes:
-        context = ids[:, -spec.max_seq_len:]
-        next_id = forward({spec.input_key: context, "attention_mask": torch.ones_like(context)})[0, -1].float().argmax()
-        new.append(int(next_id))
-        ids = torch.cat([ids, next_id.view(1, 1)], dim=1)
-    return tok.decode(new)
+        return continue_bytes(model, spec, prompt, n_bytes, device, temperature, top_k, seed).decode("utf-8", "replace")
+    ids = encode(spec, prompt, tok).to(device)
+
+    def done(new):
+        return len(new) >= n_bytes or len(tok.decode(new).encode("utf-8")) >= n_bytes
+
+    return tok.decode(continue_ids(model, spec, ids, done, temperature, top_k, seed))
 
 
 def _tokenizer(spec):
@@ -173,8 +199,10 @@ def _tokenizer(spec):
     return tokenizer_for(spec)
 
 
-def predict(model, spec, path: Path, device="cpu", max_new_bytes: int = 32) -> list[str]:
-    """Prediction lines (tab-separated) for the input file or folder; see the module docstring."""
+def predict(model, spec, path: Path, device="cpu", max_new_bytes: int = 32, temperature: float = TEMPERATURE,
+            top_k: int = TOP_K, seed: int = 0) -> list[str]:
+    """Prediction lines (tab-separated) for the input file or folder; see the module docstring.
+    lm: temperature, top_k and seed set the sampling (next_token); each prompt starts from `seed`."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path} does not exist")
@@ -189,7 +217,8 @@ def predict(model, spec, path: Path, device="cpu", max_new_bytes: int = 32) -> l
         keep = max(1, spec.max_seq_len - 1)  # bytes: the prompt's last bytes; subwords: the context is cut in tokens
         prompt = (lambda data: data) if spec.tokenizer_sha else (lambda data: data[-keep:])  # noqa: E731
         return [f"{name}\t{data[-40:].decode('utf-8', 'replace')!r}\t-> "
-                f"{continue_text(model, spec, prompt(data), max_new_bytes, device)!r}" for name, data in lines]
+                f"{continue_text(model, spec, prompt(data), max_new_bytes, device, None, temperature, top_k, seed)!r}"
+                for name, data in lines]
     ids = [encode(spec, data)[: spec.max_seq_len] for _, data in lines]
     preds = classify(model, spec, ids, device)
     return [f"{name}\t{names[c]}\t{p:.3f}\t{data[:40].decode('utf-8', 'replace')!r}"
@@ -200,8 +229,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Run this trainbook bundle on a text file or images.")
     parser.add_argument("input", help="text file (lm, text classification) or image file/folder (vision)")
     parser.add_argument("--max-new-bytes", type=int, default=32, help="lm: bytes to generate per prompt")
+    parser.add_argument("--temperature", type=float, default=TEMPERATURE, help="lm: sampling temperature; 0 = greedy")
+    parser.add_argument("--top-k", type=int, default=TOP_K, help="lm: sample among the k likeliest tokens; 0 = all")
+    parser.add_argument("--seed", type=int, default=0, help="lm: seed of the sampling (same seed, same text)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     args = parser.parse_args(argv)
+    if args.temperature < 0 or args.top_k < 0:
+        parser.error(f"--temperature and --top-k must be >= 0; got {args.temperature} and {args.top_k}")
     bundle = Path(__file__).resolve().parent
     try:
         import trainbook
@@ -214,7 +248,8 @@ def main(argv=None) -> int:
     try:
         # running this file already runs this bundle's code, so its model_code.py (if any) is trusted too
         model, meta = trainbook.load_bundle(bundle, device=args.device, trust_remote_code=True)
-        lines = predict(model, meta["task_spec"], Path(args.input), args.device, args.max_new_bytes)
+        lines = predict(model, meta["task_spec"], Path(args.input), args.device, args.max_new_bytes,
+                        args.temperature, args.top_k, args.seed)
     except (InputError, BundleError) as e:
         raise SystemExit(f"error: {e}") from None
     print("\n".join(lines))

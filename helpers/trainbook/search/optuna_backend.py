@@ -52,7 +52,7 @@ def run_optuna_search(ctx: dict, n_trials: int, storage: str | None, study_name:
                                     sampler=_sampler(optuna, ctx), pruner=_pruner(optuna, ctx))
         _check_same_search(study, ctx, storage, study_name)
         result = _result(study, ctx, n_trials)
-        report, mine = SearchProgress(result, n_trials), []
+        report, mine = SearchProgress(result, n_trials, ctx["base"].progress_bar), []
         while len(study.get_trials(deepcopy=False)) < n_trials:
             study.optimize(lambda trial: _objective(optuna, trial, ctx, n_trials, mine), n_trials=1,
                            catch=(TrialFailed,))

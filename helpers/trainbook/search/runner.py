@@ -134,7 +134,7 @@ def _run_sequential(ctx: dict, plan: list[dict], configs: list) -> SearchResult:
     if any(t.status in ENDED for t in trials):
         print(f"search: resuming in {ctx['search_dir']}; {sum(t.status in ENDED for t in trials)} of "
               f"{len(trials)} trials already ended")
-    report = SearchProgress(result, len(trials))
+    report = SearchProgress(result, len(trials), ctx["base"].progress_bar)
     for t in trials:
         if t.status in ENDED:
             continue
