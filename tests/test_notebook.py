@@ -361,7 +361,7 @@ def test_invalid_form_values_stop_the_config_cell_before_any_data_with_every_pro
     import papermill as pm
 
     out = tmp_path / "executed.ipynb"
-    params = {"output_dir": str(tmp_path / "runs"), "wandb_mode": "disabled", "precision": "fp16", "epochs": 0,
+    params = {"output_dir": str(tmp_path / "runs"), "wandb_mode": "disabled", "precision": "fp16", "epochs": -1,
               "run_hp_search": True, "n_trials": 0, "run_name": "my run", "drift_shift": "rotation"}
     with pytest.raises(pm.PapermillExecutionError, match="ConfigError"):
         pm.execute_notebook(str(NOTEBOOK), str(out), parameters=params, cwd=str(ROOT / "notebooks"),
@@ -372,7 +372,7 @@ def test_invalid_form_values_stop_the_config_cell_before_any_data_with_every_pro
     assert error.ename == "ConfigError" and len(error.traceback) == 1  # the message, not a traceback
     message = error.traceback[0]
     assert message.startswith("ConfigError: invalid run settings (5 problems):")
-    for expected in ("precision='fp16' needs a CUDA GPU", "epochs must be an integer >= 1; got 0",
+    for expected in ("precision='fp16' needs a CUDA GPU", "epochs must be an integer >= 1; got -1",
                      "n_trials=0 but run_hp_search=True", "run_name 'my run' contains ' '", "drift_shift: shift must be"):
         assert expected in message, expected
     assert all(cells[name].execution_count is None for name in ("data", "model", "train"))
