@@ -10,8 +10,9 @@ import os
 import platform
 import sys
 
-REQUIRED_MODULES = ("config", "builder", "tasks", "env", "notebook", "persist", "dashboard", "cli", "data", "models",
-                    "engine", "tracking", "drift", "search", "checks", "export", "lint", "validation")
+REQUIRED_MODULES = ("config", "builder", "tasks", "env", "notebook", "persist", "dashboard", "cli",
+                    "runconfig", "data", "models", "engine", "tracking", "drift", "search", "checks", "export",
+                    "lint", "validation")
 
 
 class InstallationError(ImportError):
