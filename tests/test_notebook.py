@@ -191,7 +191,7 @@ def test_a_save_to_disk_folder_with_string_labels_trains_and_the_bundle_prints_c
 
 # --- re-running the notebook: the safe re-run rule and what a re-run keeps ---
 
-QUICK = {"data_limit": 200, "epochs": 1, "export_model": False, "run_name": "same"}
+QUICK = {"data_limit": 200, "epochs": 1, "learning_rate": 0.003, "export_model": False, "run_name": "same"}
 
 
 def execute(tmp_path, name, **params):
