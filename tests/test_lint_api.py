@@ -13,11 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from trainbook import lint
 from trainbook.lint import PackageModel
+
+from test_lint import notebook as stored_notebook  # tests/ is on sys.path under pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FAKEPKG = REPO / "tests" / "lint_fixtures" / "fakepkg"
@@ -60,18 +61,8 @@ FAKE_CELLS = [("markdown", TITLE), ("parameters", PARAMS), ("code", SETUP), ("co
 
 
 def notebook(cells) -> dict:
-    nb = nbformat.v4.new_notebook()
-    for i, (kind, source) in enumerate(cells):
-        cell = nbformat.v4.new_markdown_cell(source) if kind == "markdown" else nbformat.v4.new_code_cell(source)
-        if kind == "parameters":
-            cell.metadata = {"tags": ["parameters"], "cellView": "form"}
-        cell.id = f"cell-{i}"
-        nb.cells.append(cell)
-    data = json.loads(nbformat.writes(nb))
-    for cell in data["cells"]:
-        src = cell["source"]
-        cell["source"] = src.splitlines(keepends=True) if isinstance(src, str) else src
-    return data
+    """test_lint's stored notebook, from (kind, source) pairs (ids cell-0, cell-1, ...)."""
+    return stored_notebook([(kind, f"cell-{i}", source) for i, (kind, source) in enumerate(cells)])
 
 
 @pytest.fixture
