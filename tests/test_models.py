@@ -51,6 +51,21 @@ def test_text_classifier_ignores_padding():
     padded = torch.cat([x, torch.zeros(1, 5, dtype=torch.long)], dim=1)
     mask = torch.cat([torch.ones(1, 10), torch.zeros(1, 5)], dim=1).long()
     assert torch.allclose(model(x), model(padded, mask), atol=1e-5)
+    noisy = torch.cat([x, torch.randint(1, 256, (1, 5))], dim=1)  # whatever ids sit under the mask
+    assert torch.allclose(model(x), model(noisy, mask), atol=1e-5)
+    assert not torch.allclose(model(x), model(noisy), atol=1e-3)   # unmasked, the same ids count
+
+
+def test_text_classifier_starts_at_uniform_loss_and_handles_an_empty_example():
+    spec = tb.TaskSpec.preset("text-cls")
+    model = tb.build_model(spec, "tiny").eval()
+    batch = tb.collator_for(spec)(list(tb.load_task_data("text-cls", limit=64).train)[:32])
+    loss = torch.nn.functional.cross_entropy(model(batch["input_ids"], batch["attention_mask"]), batch["labels"])
+    assert abs(loss.item() / math.log(spec.num_classes) - 1) < 0.05
+    ids = torch.randint(1, 256, (2, 8))
+    mask = torch.tensor([[1] * 8, [0] * 8])
+    logits = model(ids, mask)
+    assert torch.isfinite(logits).all() and torch.equal(logits[1], model.head.bias.detach())
 
 
 def test_unknown_size_is_rejected():

@@ -140,9 +140,7 @@ def test_hyperparameter_search_section_exports_the_better_trial(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["lm", pytest.param("text-cls", marks=pytest.mark.xfail(
-    strict=True, reason="issue 19: the tiny text encoder ties logistic regression on byte counts (0.37) "
-                        "in the CPU budget; it does not beat it yet")), "vision-cls"])
+@pytest.mark.parametrize("task", ["lm", "text-cls", "vision-cls"])
 def test_the_default_form_beats_the_classical_baseline(task, tmp_path):
     """papermill -p task <t> alone (plus a temporary output_dir and W&B off): the model beats tb.baseline."""
     import time

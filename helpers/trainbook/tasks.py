@@ -146,7 +146,7 @@ def collator_for(spec: TaskSpec):
 
 TASK_DEFAULTS = {  # measured on a 2-core CPU against tb.baseline; see README "The defaults" for the numbers
     "lm": dict(model_size="tiny", data_limit=800, epochs=4, batch_size=4, learning_rate=4e-3, lr_schedule="cosine"),
-    "text-cls": dict(model_size="tiny", data_limit=800, epochs=8, batch_size=16, learning_rate=1e-3,
+    "text-cls": dict(model_size="tiny", data_limit=1600, epochs=4, batch_size=16, learning_rate=3e-3,
                      lr_schedule="cosine"),
     "vision-cls": dict(model_size="tiny", data_limit=0, epochs=3, batch_size=16, learning_rate=3e-3,
                        lr_schedule="cosine"),

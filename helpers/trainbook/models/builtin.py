@@ -122,21 +122,52 @@ class GPT(nn.Module):
 
 
 class TextClassifier(nn.Module):
-    """Bidirectional transformer encoder, masked mean pooling, linear head."""
+    """Token n-gram convolutions, bidirectional transformer blocks, masked max pooling.
+
+    Two residual 1-D convolutions (kernel 5: each position sees 9 tokens) turn tokens into local
+    n-gram features before the attention blocks. From scratch, on a few thousand short examples,
+    attention alone over byte embeddings barely learns in the notebook's budget (the plain encoder
+    with mean pooling tied the logistic-regression baseline), while n-gram detectors with max
+    pooling (a keyword present or not) learn within an epoch. Parameters keep PyTorch's default
+    init (unit-variance embeddings: GPT-2's 0.02 kept this model at chance for 4 epochs), except
+    the head, which starts at 0.02 so the initial loss is ln(num_classes). The residual stream is
+    max-pooled without a final LayerNorm (normalising each position first cost 5-9 points of
+    accuracy here). Padded positions are zeroed after every convolution and never win the max,
+    so an example's logits do not depend on the padding of its batch.
+    """
+
+    KERNEL = 5
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.config = cfg
-        self.transformer = Transformer(cfg, causal=False)
-        self.head = nn.Linear(cfg.n_embd, cfg.num_classes)
-        _init_weights(self, cfg.n_layer)
+        C = cfg.n_embd
+        self.tok = nn.Embedding(cfg.vocab_size, C)
+        self.pos = nn.Embedding(cfg.max_seq_len, C)
+        self.convs = nn.ModuleList(nn.Conv1d(C, C, self.KERNEL, padding=self.KERNEL // 2) for _ in range(2))
+        self.blocks = nn.ModuleList(Block(cfg, causal=False) for _ in range(cfg.n_layer))
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(C, cfg.num_classes)
+        nn.init.normal_(self.head.weight, mean=0.0, std=0.02)
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, input_ids, attention_mask=None):
+        T = input_ids.shape[1]
+        if T > self.config.max_seq_len:
+            raise ValueError(f"sequence length {T} exceeds max_seq_len {self.config.max_seq_len}")
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        h = self.transformer(input_ids, attention_mask)
-        m = attention_mask.unsqueeze(-1).to(h.dtype)
-        return self.head((h * m).sum(1) / m.sum(1).clamp(min=1.0))
+        keep = attention_mask.unsqueeze(1).to(self.tok.weight.dtype)   # (B, 1, T)
+        h = self.tok(input_ids).transpose(1, 2) * keep                    # (B, C, T)
+        for i, conv in enumerate(self.convs):
+            g = F.gelu(conv(h)) * keep
+            h = g if i == 0 else h + g
+        x = self.drop(h.transpose(1, 2) + self.pos(torch.arange(T, device=input_ids.device)))
+        for block in self.blocks:
+            x = block(x, attention_mask)
+        x = x.masked_fill(keep.transpose(1, 2) == 0, float("-inf"))
+        pooled = x.amax(dim=1).masked_fill(attention_mask.sum(1, keepdim=True) == 0, 0.0)  # no tokens: zeros
+        return self.head(self.drop(pooled))
 
 
 class VisionCNN(nn.Module):
