@@ -75,23 +75,50 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
-class Transformer(nn.Module):
-    """Token + position embeddings and a stack of pre-norm blocks."""
+class NGramStem(nn.Module):
+    """Two residual 1-D convolutions over token embeddings (kernel 5: a position sees 9 tokens).
 
-    def __init__(self, cfg: ModelConfig, causal: bool):
+    Padded positions (attention_mask 0) are zeroed before and after each convolution, so they
+    read as the convolution's own zero padding and an example's features do not depend on how
+    much padding its batch has.
+    """
+
+    KERNEL = 5
+
+    def __init__(self, n_embd: int):
+        super().__init__()
+        self.conv1 = nn.Conv1d(n_embd, n_embd, self.KERNEL, padding=self.KERNEL // 2)
+        self.conv2 = nn.Conv1d(n_embd, n_embd, self.KERNEL, padding=self.KERNEL // 2)
+
+    def forward(self, x, attention_mask):  # x: (B, T, C)
+        keep = attention_mask.unsqueeze(1).to(x.dtype)   # (B, 1, T)
+        h = x.transpose(1, 2) * keep
+        h = F.gelu(self.conv1(h)) * keep
+        h = h + F.gelu(self.conv2(h)) * keep
+        return h.transpose(1, 2)
+
+
+class Transformer(nn.Module):
+    """Token embeddings, an optional stem over them, position embeddings, pre-norm blocks, a final LayerNorm."""
+
+    def __init__(self, cfg: ModelConfig, causal: bool, stem: nn.Module | None = None, final_norm: bool = True):
         super().__init__()
         self.cfg = cfg
         self.tok = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.stem = stem
         self.pos = nn.Embedding(cfg.max_seq_len, cfg.n_embd)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, causal) for _ in range(cfg.n_layer))
-        self.ln_f = nn.LayerNorm(cfg.n_embd)
+        self.ln_f = nn.LayerNorm(cfg.n_embd) if final_norm else nn.Identity()
 
     def forward(self, input_ids, attention_mask=None):
         T = input_ids.shape[1]
         if T > self.cfg.max_seq_len:
             raise ValueError(f"sequence length {T} exceeds max_seq_len {self.cfg.max_seq_len}")
-        x = self.drop(self.tok(input_ids) + self.pos(torch.arange(T, device=input_ids.device)))
+        x = self.tok(input_ids)
+        if self.stem is not None:
+            x = self.stem(x, attention_mask)
+        x = self.drop(x + self.pos(torch.arange(T, device=input_ids.device)))
         for block in self.blocks:
             x = block(x, attention_mask)
         return self.ln_f(x)
@@ -122,51 +149,35 @@ class GPT(nn.Module):
 
 
 class TextClassifier(nn.Module):
-    """Token n-gram convolutions, bidirectional transformer blocks, masked max pooling.
+    """Token n-gram convolutions, bidirectional transformer blocks, masked max pooling, linear head.
 
-    Two residual 1-D convolutions (kernel 5: each position sees 9 tokens) turn tokens into local
-    n-gram features before the attention blocks. From scratch, on a few thousand short examples,
-    attention alone over byte embeddings barely learns in the notebook's budget (the plain encoder
-    with mean pooling tied the logistic-regression baseline), while n-gram detectors with max
-    pooling (a keyword present or not) learn within an epoch. Parameters keep PyTorch's default
-    init (unit-variance embeddings: GPT-2's 0.02 kept this model at chance for 4 epochs), except
-    the head, which starts at 0.02 so the initial loss is ln(num_classes). The residual stream is
-    max-pooled without a final LayerNorm (normalising each position first cost 5-9 points of
-    accuracy here). Padded positions are zeroed after every convolution and never win the max,
-    so an example's logits do not depend on the padding of its batch.
+    The n-gram stem (NGramStem) turns tokens into local features before the attention blocks.
+    From scratch, on a few thousand short examples, attention alone over byte embeddings barely
+    learns in the notebook's budget (the plain encoder with mean pooling tied the
+    logistic-regression baseline), while n-gram detectors with max pooling (a keyword present or
+    not) learn within an epoch. Parameters keep PyTorch's default init (unit-variance embeddings:
+    GPT-2's 0.02 kept this model at chance for 4 epochs), except the head, which starts at 0.02
+    so the initial loss is ln(num_classes). The residual stream is max-pooled without a final
+    LayerNorm (normalising each position first cost 5-9 points of accuracy here); padded
+    positions never win the max, and an example with no tokens pools to zeros.
     """
-
-    KERNEL = 5
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.config = cfg
-        C = cfg.n_embd
-        self.tok = nn.Embedding(cfg.vocab_size, C)
-        self.pos = nn.Embedding(cfg.max_seq_len, C)
-        self.convs = nn.ModuleList(nn.Conv1d(C, C, self.KERNEL, padding=self.KERNEL // 2) for _ in range(2))
-        self.blocks = nn.ModuleList(Block(cfg, causal=False) for _ in range(cfg.n_layer))
+        self.transformer = Transformer(cfg, causal=False, stem=NGramStem(cfg.n_embd), final_norm=False)
         self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(C, cfg.num_classes)
+        self.head = nn.Linear(cfg.n_embd, cfg.num_classes)
         nn.init.normal_(self.head.weight, mean=0.0, std=0.02)
         nn.init.zeros_(self.head.bias)
 
     def forward(self, input_ids, attention_mask=None):
-        T = input_ids.shape[1]
-        if T > self.config.max_seq_len:
-            raise ValueError(f"sequence length {T} exceeds max_seq_len {self.config.max_seq_len}")
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        keep = attention_mask.unsqueeze(1).to(self.tok.weight.dtype)   # (B, 1, T)
-        h = self.tok(input_ids).transpose(1, 2) * keep                    # (B, C, T)
-        for i, conv in enumerate(self.convs):
-            g = F.gelu(conv(h)) * keep
-            h = g if i == 0 else h + g
-        x = self.drop(h.transpose(1, 2) + self.pos(torch.arange(T, device=input_ids.device)))
-        for block in self.blocks:
-            x = block(x, attention_mask)
-        x = x.masked_fill(keep.transpose(1, 2) == 0, float("-inf"))
-        pooled = x.amax(dim=1).masked_fill(attention_mask.sum(1, keepdim=True) == 0, 0.0)  # no tokens: zeros
+        h = self.transformer(input_ids, attention_mask)
+        padded = attention_mask.unsqueeze(-1) == 0
+        pooled = h.masked_fill(padded, float("-inf")).amax(dim=1)
+        pooled = pooled.masked_fill(padded.all(dim=1), 0.0)  # an example with no tokens
         return self.head(self.drop(pooled))
 
 
